@@ -1,0 +1,225 @@
+"""What the CLI and notebooks call: run a suite on a device into a store.
+
+``run_suite`` owns the rules that make sweeps trustworthy: every case becomes a stored result
+whatever happens (ok, oom, unsupported, error), each result is committed as soon as it exists,
+and a re-run skips what the store already holds as ok for the same suite, device, host and
+thread count.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from accelbench.config import Suite, measure_for
+from accelbench.devices import BaseDevice, make_device
+from accelbench.devices.specs import PeakSpec
+from accelbench.environment import collect_environment
+from accelbench.errors import Unsupported, UserError
+from accelbench.results.schema import Environment, Metric, Result, Status, case_key
+from accelbench.results.store import Store
+from accelbench.workloads import WORKLOADS, CaseOutput, RunContext, Workload
+from accelbench.workloads.base import MeasuredPeak
+
+
+class Reporter(Protocol):
+    def start(self, run_id: str, total: int, already_done: int) -> None: ...
+    def case_started(self, description: str) -> None: ...
+    def case_finished(self, result: Result) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _Silent:
+    def start(self, run_id: str, total: int, already_done: int) -> None: ...
+    def case_started(self, description: str) -> None: ...
+    def case_finished(self, result: Result) -> None: ...
+    def finish(self) -> None: ...
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    suite: str
+    device: str
+    db: str
+    resumed: bool
+    skipped_already_stored: int
+    wall_s: float
+    results: list[Result] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def set_threads(threads: int | None) -> int:
+    """Apply the CPU intra-op thread setting (None keeps torch's default) and return it."""
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads {threads}: expected a positive integer")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def new_run_id(suite: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{suite}-{stamp}-{secrets.token_hex(3)}"
+
+
+def _measured_peak_lookup(
+    store: Store, device: str, env: Environment, run_peaks: dict[str, MeasuredPeak]
+) -> Callable[[str], MeasuredPeak]:
+    def lookup(dtype: str) -> MeasuredPeak:
+        if dtype in run_peaks:
+            return run_peaks[dtype]
+        for r in store.query(
+            kind="peak-gemm", device=device, host=env.host, threads=env.threads, status="ok",
+            newest_first=True,
+        ):
+            if r.case.get("dtype") == dtype and r.environment.device_name == env.device_name:
+                return MeasuredPeak(r.metric("peak_gflops") * 1e9, r.result_id)  # type: ignore[operator]
+        return MeasuredPeak(
+            None,
+            reason=f"no peak-gemm result for {dtype} on this device and thread count in the store",
+        )
+
+    return lookup
+
+
+def _error_message(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:500]
+
+
+def run_case(
+    workload: Workload, wl_name: str, case: dict[str, Any], ctx: RunContext, *,
+    suite: Suite, run_id: str, env: Environment, measure_cfg: dict[str, Any],
+) -> Result:
+    """Run one case and always return a result; only KeyboardInterrupt escapes."""
+    device = ctx.device
+    started = datetime.now(timezone.utc)
+    out: CaseOutput
+    torch.manual_seed(suite.seed)
+    try:
+        dtype = case.get("dtype")
+        if dtype is not None:
+            ok, why = device.dtype_support(dtype)
+            if not ok:
+                raise Unsupported(why or f"{dtype} is not supported")
+        with device.case_scope():
+            out = workload.run_case(case, ctx)
+    except Unsupported as exc:
+        out = CaseOutput(metrics={}, status=Status.UNSUPPORTED, message=str(exc))
+    except Exception as exc:
+        status = Status.OOM if device.is_oom(exc) else Status.ERROR
+        out = CaseOutput(metrics={}, status=status, message=_error_message(exc))
+        if status is Status.ERROR:
+            out.config["traceback"] = traceback.format_exc(limit=8)
+    if out.status is not Status.OK:
+        device.empty_cache()  # the exception's frames are gone now, so memory can be released
+    m = out.measurement
+    config = {"params": workload.params.model_dump(mode="json"), "measure": measure_cfg, **out.config}
+    if m is not None:
+        config["protocol"] = {
+            "warmup": m.warmup, "mode": m.mode, "timer": m.timer, "graph": m.graph,
+            "wall_s": m.wall_s, "converged": m.converged, "stop_reason": m.stop_reason,
+        }
+    return Result(
+        run_id=run_id,
+        suite=suite.name,
+        workload=wl_name,
+        kind=workload.kind,
+        case=case,
+        config=config,
+        device=device.spec,
+        status=out.status,
+        message=out.message,
+        metrics=out.metrics,
+        samples=m.samples_s if m else [],
+        summary=m.summary if m else None,
+        environment=env,
+        started_at=started,
+        finished_at=datetime.now(timezone.utc),
+    )
+
+
+def run_suite(
+    suite: Suite,
+    *,
+    device: str | BaseDevice = "cpu",
+    db: str | Path = "accelbench.db",
+    threads: int | None = None,
+    resume: bool = True,
+    peaks: list[PeakSpec] | None = None,
+    reporter: Reporter | None = None,
+    store: Store | None = None,
+) -> RunReport:
+    """Run every case of ``suite`` on ``device`` and store each result as it completes."""
+    rep = reporter or _Silent()
+    n_threads = set_threads(threads)
+    all_peaks = [*(peaks or []), *suite.peaks]
+    dev = make_device(device, all_peaks) if isinstance(device, str) else device
+    info = dev.info()
+    env = collect_environment(info, seed=suite.seed, threads=n_threads)
+    own_store = store is None
+    st = store or Store(db)
+    t0 = time.perf_counter()
+    try:
+        run_id = (resume and st.resumable_run(suite.name, dev.spec, env.host, n_threads)) or None
+        resumed = run_id is not None
+        run_id = run_id or new_run_id(suite.name)
+        done = st.ok_cases(suite.name, dev.spec, env.host, n_threads) if resume else set()
+        plan: list[tuple[str, Workload, dict[str, Any], Any]] = []
+        for spec in suite.workloads:
+            wl = WORKLOADS.get(spec.kind).from_dict(spec.params)
+            ms = measure_for(suite, spec)
+            plan.extend((spec.name, wl, c, ms) for c in wl.cases())
+        todo = [p for p in plan if (p[0], case_key(p[2])) not in done]
+        report = RunReport(
+            run_id=run_id, suite=suite.name, device=dev.spec, db=str(st.path), resumed=resumed,
+            skipped_already_stored=len(plan) - len(todo), wall_s=0.0,
+        )
+        st.start_run(
+            run_id, suite.name, dev.spec, env.host, n_threads,
+            {"device": info.model_dump(mode="json"), "suite": suite.model_dump(mode="json")},
+        )
+        run_peaks: dict[str, MeasuredPeak] = {}
+        lookup = _measured_peak_lookup(st, dev.spec, env, run_peaks)
+        rep.start(run_id, len(plan), report.skipped_already_stored)
+        try:
+            for wl_name, wl, case, ms in todo:
+                rep.case_started(f"{wl_name}: {wl.describe(case)}")
+                ctx = RunContext(device=dev, info=info, measure=ms, measured_peak=lookup)
+                result = run_case(
+                    wl, wl_name, case, ctx, suite=suite, run_id=run_id, env=env,
+                    measure_cfg=ms.model_dump(),
+                )
+                st.add(result)
+                report.results.append(result)
+                if result.kind == "peak-gemm" and result.status is Status.OK:
+                    run_peaks[case["dtype"]] = MeasuredPeak(
+                        result.metric("peak_gflops") * 1e9, result.result_id  # type: ignore[operator]
+                    )
+                rep.case_finished(result)
+        except KeyboardInterrupt:
+            st.finish_run(run_id, "interrupted")
+            report.interrupted = True
+            report.wall_s = time.perf_counter() - t0
+            rep.finish()
+            return report
+        st.finish_run(run_id, "complete")
+        rep.finish()
+        report.wall_s = time.perf_counter() - t0
+        return report
+    finally:
+        if own_store:
+            st.close()
+
+
+__all__ = ["Metric", "RunReport", "run_suite"]

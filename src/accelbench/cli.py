@@ -1,0 +1,490 @@
+"""The ``accelbench`` command: parses arguments and calls :mod:`accelbench.api`; nothing else.
+
+User mistakes (bad options, malformed YAML, missing files) print one ``error:`` line and exit
+with status 2; ``--verbose`` anywhere on the command line also prints the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from accelbench import __version__
+from accelbench.errors import AccelbenchError, UserError
+from accelbench.results.schema import Result, Status
+
+# Typer >= 0.2x vendors click and exposes its errors as TyperException; older releases raise
+# click's own. Accept both so the one-line error handling holds across versions.
+USAGE_ERRORS: tuple[type[BaseException], ...] = (typer.TyperException,)
+EXITS: tuple[type[BaseException], ...] = (typer.Exit,)
+ABORTS: tuple[type[BaseException], ...] = (typer.Abort, KeyboardInterrupt)
+try:  # pragma: no cover - depends on the installed typer
+    import click
+
+    USAGE_ERRORS += (click.exceptions.ClickException,)
+    EXITS += (click.exceptions.Exit,)
+    ABORTS += (click.exceptions.Abort,)
+except ImportError:
+    pass
+
+app = typer.Typer(
+    help="Benchmark neural-network accelerators honestly: measured, reproducible, stored.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+results_app = typer.Typer(help="List, show, export, import and delete stored results.",
+                          no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+out = Console()
+err = Console(stderr=True)
+VERBOSE = False
+
+DbOpt = Annotated[Path, typer.Option("--db", help="result store (SQLite file)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+PeaksOpt = Annotated[
+    Path | None, typer.Option("--peaks", help="YAML file of datasheet peaks that override the table")
+]
+DEFAULT_DB = Path("accelbench.db")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _peaks(path: Path | None) -> list[Any]:
+    if path is None:
+        return []
+    from accelbench.devices import load_peaks_file
+
+    return load_peaks_file(path)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"accelbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
+) -> None:
+    """accelbench: time real work on a device and keep every number with its provenance."""
+
+
+# -- devices and suites ------------------------------------------------------------------------
+@app.command()
+def devices(
+    as_json: JsonOpt = False,
+    threads: Annotated[int | None, typer.Option(help="CPU intra-op threads to report")] = None,
+    peaks: PeaksOpt = None,
+) -> None:
+    """List the devices present, with memory, versions, dtypes and peak figures."""
+    from accelbench.api import set_threads
+    from accelbench.devices import present_devices, probe_all
+
+    set_threads(threads)
+    overrides = _peaks(peaks)
+    infos = [d.info() for d in present_devices(overrides)]
+    absent = [p for p in probe_all() if not p.available]
+    if as_json:
+        _print_json({
+            "devices": [i.model_dump(mode="json") for i in infos],
+            "absent": [p.model_dump() for p in absent],
+        })
+        return
+    for i in infos:
+        t = Table(title=f"{i.spec}  {i.name}", show_header=False, title_justify="left")
+        t.add_column(style="bold")
+        t.add_column()
+        mem = f"{i.memory_total_bytes / 2**30:.1f} GiB" if i.memory_total_bytes else (
+            f"unavailable ({i.memory_unavailable_reason})")
+        t.add_row("memory", mem)
+        t.add_row("runtime", ", ".join(f"{k} {v}" for k, v in i.runtime.items()))
+        t.add_row("driver", i.driver_version or f"unavailable ({i.driver_unavailable_reason})")
+        if i.compute_capability:
+            t.add_row("compute capability", i.compute_capability)
+        t.add_row("timer", i.timer)
+        t.add_row("threads", str(i.threads))
+        t.add_row("dtypes", ", ".join(i.supported_dtypes))
+        for dt, why in i.unsupported_dtypes.items():
+            t.add_row(f"  no {dt}", why)
+        t.add_row("autocast", ", ".join(i.autocast_dtypes) or "none")
+        if i.peak:
+            tf = ", ".join(f"{k} {v:g}" for k, v in i.peak.tflops.items())
+            t.add_row("datasheet peak", f"{i.peak.name}: {tf} TFLOPS; "
+                      f"{i.peak.memory_bandwidth_gbs or '?'} GB/s ({i.peak.source})")
+        else:
+            t.add_row("datasheet peak", f"unavailable ({i.peak_unavailable_reason})")
+        for k, v in i.extra.items():
+            t.add_row(k, str(v))
+        out.print(t)
+    for p in absent:
+        out.print(f"[dim]{p.kind}: not present ({p.reason})[/dim]")
+
+
+@app.command()
+def suites(as_json: JsonOpt = False) -> None:
+    """List the built-in suites."""
+    from accelbench.config import builtin_suites, load_suite
+    from accelbench.workloads import WORKLOADS
+
+    rows = []
+    for name in sorted(builtin_suites()):
+        s = load_suite(name)
+        n = sum(len(WORKLOADS.get(w.kind).from_dict(w.params).cases()) for w in s.workloads)
+        rows.append({"name": name, "cases": n, "workloads": [w.name for w in s.workloads],
+                     "description": " ".join(s.description.split())})
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table("suite", "cases", "workloads", "description")
+    for r in rows:
+        t.add_row(r["name"], str(r["cases"]), ", ".join(r["workloads"]), r["description"])
+    out.print(t)
+
+
+# -- run ----------------------------------------------------------------------------------------
+class RichReporter:
+    """A progress bar on stderr; one line per failed case so failures are seen as they happen."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self.task: Any = None
+
+    def start(self, run_id: str, total: int, already_done: int) -> None:
+        self.console.print(f"run {run_id}: {total} cases"
+                           + (f", {already_done} already stored as ok (skipped)" if already_done else ""))
+        self.progress.start()
+        self.task = self.progress.add_task("starting", total=total, completed=already_done)
+
+    def case_started(self, description: str) -> None:
+        self.progress.update(self.task, description=description[:60])
+
+    def case_finished(self, result: Result) -> None:
+        if result.status is not Status.OK:
+            msg = (result.message or "")[:100]
+            self.progress.console.print(
+                f"  {result.status.value}: {result.workload} {_describe(result)}: {msg}",
+                markup=False, highlight=False,
+            )
+        self.progress.advance(self.task)
+
+    def finish(self) -> None:
+        self.progress.stop()
+
+
+def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
+    groups: dict[str, list[Result]] = {}
+    for r in results:
+        groups.setdefault(r.workload, []).append(r)
+    rows = []
+    for name, rs in groups.items():
+        ok = [r for r in rs if r.status is Status.OK]
+        counts = {s.value: sum(r.status is s for r in rs) for s in Status}
+        rate_key = "peak_gflops" if rs[0].kind == "peak-gemm" else "achieved_gflops"
+        rates = [(r.metric(rate_key) or 0.0, r) for r in ok]
+        best = max(rates, key=lambda x: x[0]) if rates else None
+        cvs = sorted(r.summary.cv for r in ok if r.summary)
+        rows.append({
+            "workload": name, "cases": len(rs), **counts,
+            "best_gflops": best[0] if best else None,
+            "best_case": best[1].case if best else None,
+            "median_cv": cvs[len(cvs) // 2] if cvs else None,
+            "high_spread": sum(bool(r.summary and r.summary.high_spread) for r in ok),
+        })
+    return rows
+
+
+@app.command()
+def run(
+    suite: Annotated[str, typer.Argument(help="a built-in suite name or a suite YAML file")],
+    device: Annotated[str | None, typer.Option(help="cpu, cuda[:N], npu[:N], mps, xpu[:N], fake; "
+                                               "default: the first accelerator, else cpu")] = None,
+    db: DbOpt = DEFAULT_DB,
+    threads: Annotated[int | None, typer.Option(help="CPU intra-op threads (recorded)")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume/--no-resume",
+        help="skip cases already stored as ok for this suite, device, host and thread count")] = True,
+    peaks: PeaksOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a suite on a device; every case is stored in the database as it completes."""
+    from accelbench.api import run_suite
+    from accelbench.config import load_suite
+    from accelbench.devices import default_device_spec
+
+    s = load_suite(suite)
+    reporter = RichReporter(err)
+    report = run_suite(
+        s, device=device or default_device_spec(), db=db, threads=threads, resume=resume,
+        peaks=_peaks(peaks), reporter=reporter,
+    )
+    rows = _summary_rows(report.results)
+    if as_json:
+        _print_json({
+            "run_id": report.run_id, "suite": report.suite, "device": report.device,
+            "db": report.db, "wall_s": report.wall_s, "interrupted": report.interrupted,
+            "skipped_already_stored": report.skipped_already_stored, "workloads": rows,
+            "results": [r.result_id for r in report.results],
+        })
+    else:
+        t = Table("workload", "cases", "ok", "oom", "unsupported", "error", "best GFLOP/s",
+                  "best case", "median CV", "noisy", title=f"run {report.run_id}")
+        for r in rows:
+            best = f"{r['best_gflops']:.1f}" if r["best_gflops"] is not None else "-"
+            case = " ".join(f"{v}" for v in (r["best_case"] or {}).values()
+                            if not isinstance(v, list)) or "-"
+            cv = f"{r['median_cv']:.1%}" if r["median_cv"] is not None else "-"
+            t.add_row(r["workload"], str(r["cases"]), str(r["ok"]), str(r["oom"]),
+                      str(r["unsupported"]), str(r["error"]), best, case, cv, str(r["high_spread"]))
+        out.print(t)
+        out.print(f"{len(report.results)} results stored in {report.db} in {report.wall_s:.1f} s"
+                  + (f"; {report.skipped_already_stored} already stored were skipped"
+                     if report.skipped_already_stored else ""))
+    if report.interrupted:
+        err.print(f"interrupted: {len(report.results)} results of this run are stored; "
+                  f"run the same command again to resume")
+        raise typer.Exit(130)
+
+
+# -- results ------------------------------------------------------------------------------------
+def _open(db: Path, must_exist: bool = True) -> Any:
+    from accelbench.results.store import Store
+
+    if must_exist and not db.exists():
+        raise UserError(f"--db {db}: no such database (run a suite first, or pass --db)")
+    return Store(db)
+
+
+def _filters(run_id: str | None, suite: str | None, device: str | None, status: str | None,
+             workload: str | None) -> dict[str, Any]:
+    return {"run": run_id, "suite": suite, "device": device, "status": status,
+            "workload": workload}
+
+
+RunOpt = Annotated[str | None, typer.Option("--run", help="run id (or prefix)")]
+SuiteOpt = Annotated[str | None, typer.Option("--suite")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="device spec, e.g. cpu, cuda:0")]
+StatusOpt = Annotated[str | None, typer.Option("--status", help="ok, oom, error, unsupported, ...")]
+WorkloadOpt = Annotated[str | None, typer.Option("--workload")]
+
+
+def _describe(r: Result) -> str:
+    from accelbench.workloads import WORKLOADS
+
+    if r.kind in WORKLOADS:
+        return WORKLOADS.get(r.kind).describe(r.case)
+    return " ".join(f"{k}={v}" for k, v in r.case.items())
+
+
+def _brief(r: Result) -> dict[str, Any]:
+    rate = r.metric("achieved_gflops") or r.metric("peak_gflops")
+    return {
+        "id": r.result_id[:12], "run": r.run_id, "workload": r.workload,
+        "case": _describe(r),
+        "device": r.device, "status": r.status.value,
+        "median_s": r.summary.median if r.summary else None,
+        "cv": r.summary.cv if r.summary else None,
+        "gflops": rate, "noisy": bool(r.summary and r.summary.high_spread),
+    }
+
+
+@results_app.command("list")
+def results_list(
+    db: DbOpt = DEFAULT_DB, run_id: RunOpt = None, suite: SuiteOpt = None, device: DeviceOpt = None,
+    status: StatusOpt = None, workload: WorkloadOpt = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many")] = None,
+    runs: Annotated[bool, typer.Option("--runs", help="list runs instead of results")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List stored results (or runs with --runs)."""
+    with _open(db) as st:
+        if runs:
+            rows = [vars(r) for r in st.runs()]
+            if as_json:
+                _print_json(rows)
+                return
+            t = Table("run", "suite", "device", "host", "threads", "state", "results", "ok",
+                      "started")
+            for r in rows:
+                t.add_row(r["run_id"], r["suite"], r["device"], r["host"], str(r["threads"]),
+                          r["state"], str(r["n_results"]), str(r["n_ok"]), r["started_at"][:19])
+            out.print(t)
+            return
+        rs = st.query(limit=limit, **_filters(run_id, suite, device, status, workload))
+    briefs = [_brief(r) for r in rs]
+    if as_json:
+        _print_json(briefs)
+        return
+    t = Table("id", "workload", "case", "device", "status", "median", "CV", "GFLOP/s",
+              title=f"{len(briefs)} results in {db}")
+    for b in briefs:
+        med = f"{b['median_s'] * 1e3:.3f} ms" if b["median_s"] is not None else "-"
+        cv = f"{b['cv']:.1%}" + (" !" if b["noisy"] else "") if b["cv"] is not None else "-"
+        g = f"{b['gflops']:.1f}" if b["gflops"] is not None else "-"
+        t.add_row(b["id"], b["workload"], b["case"], b["device"], b["status"], med, cv, g)
+    out.print(t)
+    if any(b["noisy"] for b in briefs):
+        out.print("! = IQR above 10% of the median: noisy timing")
+
+
+@results_app.command("show")
+def results_show(
+    result_id: Annotated[str, typer.Argument(help="result id or a unique prefix")],
+    db: DbOpt = DEFAULT_DB, as_json: JsonOpt = False,
+) -> None:
+    """Show one result whole: case, metrics, statistics, environment."""
+    with _open(db) as st:
+        r = st.get(result_id)
+    if as_json:
+        sys.stdout.write(r.model_dump_json(indent=2) + "\n")
+        return
+    out.print(f"[bold]{r.result_id}[/bold]  {r.suite}/{r.workload}  {r.device}  {r.status.value}")
+    if r.message:
+        out.print(f"message: {r.message}")
+    out.print(f"case: {r.case}")
+    t = Table("metric", "value", "unit")
+    for name, m in r.metrics.items():
+        t.add_row(name, f"{m.value:.6g}" if m.value is not None else f"unavailable: {m.unavailable}",
+                  m.unit)
+    out.print(t)
+    if r.summary:
+        s = r.summary
+        out.print(f"time: n={s.n} median={s.median:.6g}s mean={s.mean:.6g}s IQR={s.iqr:.3g}s "
+                  f"min={s.min:.6g}s max={s.max:.6g}s CV={s.cv:.2%} "
+                  f"CI95=[{s.ci95_low:.6g}, {s.ci95_high:.6g}]s"
+                  + (" HIGH SPREAD" if s.high_spread else ""))
+    e = r.environment
+    out.print(f"environment: {e.host}, {e.cpu_model}, {e.os}, python {e.python}, torch {e.torch}, "
+              f"device {e.device_name}, threads {e.threads}, seed {e.seed}, "
+              f"accelbench {e.accelbench_version} ({e.git_revision or 'no git revision'})")
+
+
+@results_app.command("export")
+def results_export(
+    path: Annotated[Path, typer.Argument(help="output file: .jsonl, .csv or .parquet")],
+    db: DbOpt = DEFAULT_DB, fmt: Annotated[str | None, typer.Option("--format")] = None,
+    run_id: RunOpt = None, suite: SuiteOpt = None, device: DeviceOpt = None,
+    status: StatusOpt = None, workload: WorkloadOpt = None,
+) -> None:
+    """Export results (all, or those matching the filters)."""
+    from accelbench.results.io import export_results
+
+    with _open(db) as st:
+        rs = st.query(**_filters(run_id, suite, device, status, workload))
+    n = export_results(rs, path, fmt)
+    out.print(f"exported {n} results to {path}")
+
+
+@results_app.command("import")
+def results_import(
+    paths: Annotated[list[Path], typer.Argument(help=".jsonl, .csv, .parquet exports or .db files")],
+    db: DbOpt = DEFAULT_DB, fmt: Annotated[str | None, typer.Option("--format")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Merge results from other machines; results already present (same id) are skipped."""
+    from accelbench.results.io import read_results
+
+    # Parse every file completely before writing anything, so a bad file adds nothing.
+    batches = [(p, list(read_results(p, fmt))) for p in paths]
+    summary = []
+    with _open(db, must_exist=False) as st:
+        for p, rs in batches:
+            added, skipped = st.add_many(rs)
+            summary.append({"file": str(p), "added": added, "already_present": skipped})
+    if as_json:
+        _print_json(summary)
+        return
+    for s in summary:
+        out.print(f"{s['file']}: {s['added']} added, {s['already_present']} already present")
+
+
+@results_app.command("delete")
+def results_delete(
+    ids: Annotated[list[str] | None, typer.Argument(help="result ids or prefixes")] = None,
+    db: DbOpt = DEFAULT_DB, run_id: RunOpt = None, suite: SuiteOpt = None,
+    device: DeviceOpt = None, status: StatusOpt = None, workload: WorkloadOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete results by id or filter (asks first unless --yes)."""
+    filters = {**_filters(run_id, suite, device, status, workload), "ids": ids or None}
+    with _open(db) as st:
+        n = st.count(**filters)
+        if n == 0:
+            out.print("nothing matches")
+            return
+        if not yes and not typer.confirm(f"delete {n} results from {db}?", default=False):
+            raise typer.Exit(1)
+        deleted = st.delete(**filters)
+    out.print(f"deleted {deleted} results")
+
+
+@results_app.command("schema")
+def results_schema() -> None:
+    """Print the JSON Schema of a result record."""
+    from accelbench.results.schema import result_json_schema
+
+    _print_json(result_json_schema())
+
+
+# -- entry point --------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns (and exits with) the status code."""
+    global VERBOSE
+    args = list(sys.argv[1:] if argv is None else argv)
+    VERBOSE = any(a in ("--verbose", "-v") for a in args)
+    args = [a for a in args if a not in ("--verbose", "-v")]
+    code = 0
+    try:
+        app(args=args, prog_name="accelbench", standalone_mode=False)
+    except EXITS as exc:
+        code = int(getattr(exc, "exit_code", 0) or 0)
+    except USAGE_ERRORS as exc:
+        ctx = getattr(exc, "ctx", None)
+        cmd = ctx.command_path if ctx is not None else "accelbench"
+        err.print(f"error: {exc.format_message()} (see '{cmd} --help')", markup=False,  # type: ignore[attr-defined]
+                  highlight=False, soft_wrap=True)
+        code = int(getattr(exc, "exit_code", 2) or 2)
+    except ABORTS:
+        err.print("interrupted")
+        code = 130
+    except AccelbenchError as exc:
+        if VERBOSE:
+            traceback.print_exc()
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        code = 2
+    except Exception as exc:  # a bug: say so plainly, keep the traceback one flag away
+        if VERBOSE:
+            traceback.print_exc()
+        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the "
+                  "traceback, and please report it)", markup=False, highlight=False, soft_wrap=True)
+        code = 1
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,148 @@
+"""Validated suite configs, loaded from YAML.
+
+A suite names its workloads and the measurement protocol; each workload kind validates its own
+``params``. Unknown keys and bad values are rejected with the file, the field path and the
+reason, e.g. ``quick.yaml: workloads[0].params.sizes[2]: Input should be a valid integer``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from accelbench.devices.specs import PeakSpec
+from accelbench.errors import ConfigError
+from accelbench.timing.protocol import MeasureSettings
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def format_validation_error(exc: ValidationError, prefix: str) -> str:
+    """One line: where, what was wrong, what was given; counts any further errors."""
+    errs = exc.errors()
+    e = errs[0]
+    where = _loc(tuple(e["loc"]))
+    if prefix.endswith(":"):
+        head = f"{prefix} {where}" if where else prefix[:-1]
+    elif where:
+        head = prefix + (where if where.startswith("[") else f".{where}")
+    else:
+        head = prefix
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; see `accelbench suites --help`)"
+    elif e["type"] not in ("missing",) and "input" in e and not isinstance(e["input"], dict):
+        msg += f" (got {e['input']!r})"
+    more = f" (and {len(errs) - 1} more error{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
+    return f"{head}: {msg}{more}"
+
+
+def read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML at {where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected YAML)") from None
+
+
+class WorkloadSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    measure: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the suite's measurement settings"
+    )
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    peaks: list[PeakSpec] = Field(default_factory=list)
+    workloads: list[WorkloadSpec] = Field(min_length=1)
+
+    @field_validator("workloads")
+    @classmethod
+    def _unique_names(cls, v: list[WorkloadSpec]) -> list[WorkloadSpec]:
+        seen: set[str] = set()
+        for w in v:
+            if w.name in seen:
+                raise ValueError(f"workload name {w.name!r} is used twice")
+            seen.add(w.name)
+        return v
+
+
+def measure_for(suite: Suite, spec: WorkloadSpec) -> MeasureSettings:
+    return MeasureSettings.model_validate({**suite.measure.model_dump(), **spec.measure})
+
+
+def validate_suite(data: Any, source: str) -> Suite:
+    """Validate suite data, including each workload's params against its kind."""
+    from accelbench.workloads import WORKLOADS
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with 'name' and 'workloads' at the top")
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, f"{source}:")) from None
+    for i, w in enumerate(suite.workloads):
+        if w.kind not in WORKLOADS:
+            raise ConfigError(
+                f"{source}: workloads[{i}].kind: unknown workload kind {w.kind!r}; expected one "
+                f"of {', '.join(WORKLOADS.names())}"
+            )
+        try:
+            WORKLOADS.get(w.kind).Params.model_validate(w.params)
+        except ValidationError as exc:
+            raise ConfigError(
+                format_validation_error(exc, f"{source}: workloads[{i}].params")
+            ) from None
+        try:
+            measure_for(suite, w)
+        except ValidationError as exc:
+            raise ConfigError(
+                format_validation_error(exc, f"{source}: workloads[{i}].measure")
+            ) from None
+    return suite
+
+
+def builtin_suites() -> dict[str, Path]:
+    """Name -> file of every suite shipped inside the package."""
+    folder = resources.files("accelbench") / "suites"
+    return {
+        Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")
+    }
+
+
+def load_suite(ref: str) -> Suite:
+    """Load a built-in suite by name, or a suite file by path."""
+    builtins = builtin_suites()
+    if ref in builtins:
+        return validate_suite(read_yaml(builtins[ref]), f"{ref} (built-in)")
+    path = Path(ref)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        return validate_suite(read_yaml(path), str(path))
+    raise ConfigError(
+        f"suite {ref!r}: neither a built-in suite ({', '.join(sorted(builtins))}) nor a YAML file"
+    )

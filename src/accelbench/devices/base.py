@@ -1,0 +1,372 @@
+"""The one device protocol that every workload talks to.
+
+Workloads never import ``torch.cuda``, ``torch_npu``, ``torch.mps`` or ``torch.xpu``: they ask a
+:class:`Device` to synchronise, to time a region, to report memory, to recognise its own
+out-of-memory error and to say which dtypes it supports. That keeps one measurement protocol
+valid on every platform, and lets the fake device stand in for hardware we do not have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from accelbench.devices.specs import PeakSpec
+from accelbench.registry import Registry
+
+# Names of the precisions accelbench measures. ``tfloat32`` is float32 storage with TF32 tensor-core
+# math (CUDA); the rest are torch dtypes.
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "tfloat32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float64": torch.float64,
+}
+
+
+_OOM_TYPES: tuple[type[BaseException], ...] = tuple(
+    t for t in (MemoryError, getattr(torch, "OutOfMemoryError", None)) if t is not None
+)
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The storage dtype for a precision name."""
+    return DTYPES[name]
+
+
+class Probe(BaseModel):
+    """Whether a device kind is usable here, how many there are, and why not."""
+
+    kind: str
+    available: bool
+    count: int = 0
+    reason: str | None = None
+
+
+class DeviceInfo(BaseModel):
+    """Everything ``accelbench devices`` shows and every result stores about its device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    index: int = 0
+    spec: str = Field(description="the string that selects it, e.g. 'cuda:0'")
+    name: str
+    vendor: str | None = None
+    memory_total_bytes: int | None = None
+    memory_unavailable_reason: str | None = None
+    runtime: dict[str, str] = Field(
+        default_factory=dict, description="torch, CUDA/HIP/CANN, cuDNN, plugin versions"
+    )
+    driver_version: str | None = None
+    driver_unavailable_reason: str | None = None
+    compute_capability: str | None = None
+    timer: str = Field(description="'device-events' or 'perf_counter'")
+    threads: int | None = Field(default=None, description="intra-op CPU threads in use")
+    supported_dtypes: list[str]
+    unsupported_dtypes: dict[str, str] = Field(default_factory=dict, description="dtype -> reason")
+    autocast_dtypes: list[str] = Field(default_factory=list)
+    peak: PeakSpec | None = None
+    peak_unavailable_reason: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class IntervalTimer(Protocol):
+    """Times one region: ``start()``, run the work, ``stop()``; ``seconds()`` after a sync."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def seconds(self) -> float: ...
+
+
+class PerfCounterTimer:
+    """Host wall-clock timer for devices whose work is synchronous with the host (CPU)."""
+
+    __slots__ = ("_t0", "_t1")
+
+    def __init__(self) -> None:
+        self._t0 = self._t1 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        self._t1 = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self._t1 - self._t0
+
+
+class EventTimer:
+    """A pair of device events recorded on the current stream; read after synchronising.
+
+    Recording events instead of host timestamps measures device execution without adding a
+    host-device synchronisation to every iteration.
+    """
+
+    __slots__ = ("_end", "_start")
+
+    def __init__(self, event_cls: Any) -> None:
+        self._start = event_cls(enable_timing=True)
+        self._end = event_cls(enable_timing=True)
+
+    def start(self) -> None:
+        self._start.record()
+
+    def stop(self) -> None:
+        self._end.record()
+
+    def seconds(self) -> float:
+        return float(self._start.elapsed_time(self._end)) / 1e3
+
+
+@runtime_checkable
+class Device(Protocol):
+    """What a workload may ask of the hardware it runs on."""
+
+    kind: str
+    index: int
+
+    @property
+    def torch_device(self) -> torch.device: ...
+    @property
+    def spec(self) -> str: ...
+    def info(self) -> DeviceInfo: ...
+    def synchronize(self) -> None: ...
+    def new_timer(self) -> IntervalTimer: ...
+    def reset_peak_memory(self) -> None: ...
+    def peak_memory_bytes(self) -> int | None: ...
+    def empty_cache(self) -> None: ...
+    def is_oom(self, exc: BaseException) -> bool: ...
+    def dtype_support(self, dtype: str) -> tuple[bool, str | None]: ...
+    def precision(self, dtype: str) -> contextlib.AbstractContextManager[None]: ...
+    def case_scope(self) -> contextlib.AbstractContextManager[None]: ...
+    def graph_callable(self, fn: Any) -> Any: ...
+
+
+DEVICES: Registry[type[BaseDevice]] = Registry("device")
+
+
+class BaseDevice:
+    """Shared behaviour; subclasses override what their platform does differently."""
+
+    kind: ClassVar[str] = "base"
+    vendor: ClassVar[str | None] = None
+    timer_kind: ClassVar[str] = "perf_counter"
+    # Substrings of exception messages that mean "out of memory" on this platform.
+    oom_markers: ClassVar[tuple[str, ...]] = ("out of memory",)
+
+    def __init__(self, index: int = 0, peaks_override: list[PeakSpec] | None = None) -> None:
+        self.index = index
+        self._peaks_override = peaks_override or []
+
+    # -- identity -----------------------------------------------------------------------------
+    @classmethod
+    def probe(cls) -> Probe:
+        raise NotImplementedError
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.kind, self.index)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.kind}:{self.index}"
+
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def info(self) -> DeviceInfo:
+        from accelbench.devices.specs import lookup_peak
+
+        name = self.name()
+        supported, unsupported = [], {}
+        for dt in DTYPES:
+            ok, why = self.dtype_support(dt)
+            if ok:
+                supported.append(dt)
+            else:
+                unsupported[dt] = why or "not supported"
+        peak, peak_reason = lookup_peak(name, self._peaks_override)
+        mem, mem_reason = self.memory_total()
+        drv, drv_reason = self.driver_version()
+        return DeviceInfo(
+            kind=self.kind,
+            index=self.index,
+            spec=self.spec,
+            name=name,
+            vendor=self.vendor,
+            memory_total_bytes=mem,
+            memory_unavailable_reason=mem_reason,
+            runtime=self.runtime_versions(),
+            driver_version=drv,
+            driver_unavailable_reason=drv_reason,
+            compute_capability=self.compute_capability(),
+            timer=self.timer_kind,
+            threads=torch.get_num_threads(),
+            supported_dtypes=supported,
+            unsupported_dtypes=unsupported,
+            autocast_dtypes=self.autocast_dtypes(),
+            peak=peak,
+            peak_unavailable_reason=peak_reason,
+            extra=self.extra_info(),
+        )
+
+    def memory_total(self) -> tuple[int | None, str | None]:
+        return None, "not reported by this device"
+
+    def runtime_versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__}
+
+    def driver_version(self) -> tuple[str | None, str | None]:
+        return None, "this device has no separate driver"
+
+    def compute_capability(self) -> str | None:
+        return None
+
+    def extra_info(self) -> dict[str, Any]:
+        return {}
+
+    # -- execution -----------------------------------------------------------------------------
+    def synchronize(self) -> None:
+        """Wait until all queued work on this device has finished."""
+
+    def new_timer(self) -> IntervalTimer:
+        return PerfCounterTimer()
+
+    def reset_peak_memory(self) -> None:
+        pass
+
+    def peak_memory_bytes(self) -> int | None:
+        return None
+
+    def peak_memory_unavailable_reason(self) -> str:
+        return "this device does not report peak memory"
+
+    def empty_cache(self) -> None:
+        pass
+
+    def is_oom(self, exc: BaseException) -> bool:
+        if isinstance(exc, _OOM_TYPES):
+            return True
+        text = str(exc).lower()
+        return isinstance(exc, RuntimeError) and any(m in text for m in self.oom_markers)
+
+    def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
+        if dtype not in DTYPES:
+            return False, f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}"
+        if dtype == "tfloat32":
+            return False, "TF32 math exists only on NVIDIA GPUs of compute capability 8.0 or newer"
+        return True, None
+
+    def autocast_dtypes(self) -> list[str]:
+        return [d for d in ("float16", "bfloat16") if self.dtype_support(d)[0]]
+
+    @contextlib.contextmanager
+    def precision(self, dtype: str) -> Iterator[None]:
+        """Set float32 matmul math explicitly for the region: strict IEEE unless ``tfloat32``.
+
+        Defaults differ between torch versions and platforms; a benchmark states what it ran.
+        """
+        previous = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("high" if dtype == "tfloat32" else "highest")
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(previous)
+
+    @contextlib.contextmanager
+    def case_scope(self) -> Iterator[None]:
+        """Wrap one benchmark case: clean memory before, always clean up after (even on OOM)."""
+        self.empty_cache()
+        self.reset_peak_memory()
+        try:
+            yield
+        finally:
+            self.synchronize_quietly()
+            self.empty_cache()
+
+    def synchronize_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self.synchronize()
+
+    def graph_callable(self, fn: Any) -> Any:
+        """Return a callable that replays ``fn`` as a captured graph, or raise Unsupported."""
+        from accelbench.errors import Unsupported
+
+        raise Unsupported(f"graph capture is not available on {self.kind}")
+
+
+class TorchAcceleratorDevice(BaseDevice):
+    """Common code for accelerators that follow the ``torch.cuda`` module shape
+    (``torch.cuda``, ``torch.xpu``, ``torch.npu``, ``torch.mps``)."""
+
+    timer_kind = "device-events"
+    module_name: ClassVar[str] = ""
+
+    @classmethod
+    def module(cls) -> Any:
+        return getattr(torch, cls.module_name)
+
+    @classmethod
+    def probe(cls) -> Probe:
+        mod = getattr(torch, cls.module_name, None)
+        if mod is None:
+            return Probe(kind=cls.kind, available=False, reason=f"torch has no torch.{cls.kind}")
+        try:
+            if not mod.is_available():
+                return Probe(
+                    kind=cls.kind, available=False, reason=f"torch.{cls.kind}.is_available() is False"
+                )
+            return Probe(kind=cls.kind, available=True, count=int(mod.device_count()))
+        except Exception as exc:  # a broken driver must not break `accelbench devices`
+            return Probe(kind=cls.kind, available=False, reason=f"probe failed: {exc}")
+
+    def name(self) -> str:
+        return str(self.module().get_device_name(self.index))
+
+    def memory_total(self) -> tuple[int | None, str | None]:
+        try:
+            return int(self.module().get_device_properties(self.index).total_memory), None
+        except Exception as exc:
+            return None, f"could not read device properties: {exc}"
+
+    def synchronize(self) -> None:
+        self.module().synchronize(self.index)
+
+    def new_timer(self) -> IntervalTimer:
+        return EventTimer(self.module().Event)
+
+    def reset_peak_memory(self) -> None:
+        self.module().reset_peak_memory_stats(self.index)
+
+    def peak_memory_bytes(self) -> int | None:
+        return int(self.module().max_memory_allocated(self.index))
+
+    def empty_cache(self) -> None:
+        self.module().empty_cache()
+
+
+def make_device(spec: str, peaks_override: list[PeakSpec] | None = None) -> BaseDevice:
+    """Build a device from a spec such as ``cpu``, ``cuda``, ``cuda:1`` or ``fake``."""
+    from accelbench.errors import DeviceError
+
+    kind, _, idx = spec.partition(":")
+    cls = DEVICES.get(kind)
+    try:
+        index = int(idx) if idx else 0
+    except ValueError:
+        raise DeviceError(f"--device {spec!r}: index after ':' must be an integer") from None
+    if kind != "fake":
+        probe = cls.probe()
+        if not probe.available:
+            raise DeviceError(f"--device {spec!r}: not available here ({probe.reason})")
+        if index >= max(probe.count, 1):
+            raise DeviceError(f"--device {spec!r}: only {probe.count} {kind} device(s) present")
+    return cls(index=index, peaks_override=peaks_override)

@@ -1,0 +1,171 @@
+"""A fake accelerator for tests: real CPU tensors, simulated memory limit, scripted timings.
+
+It lets the test suite exercise every path that needs hardware we lack: out-of-memory
+mid-sweep (a simulated allocator over a small memory budget), unsupported dtypes, device-event
+timing with known durations, datasheet peaks and graph capture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from accelbench.devices.base import DEVICES, BaseDevice, DeviceInfo, Probe
+from accelbench.devices.specs import PeakSpec
+
+FAKE_PEAK = PeakSpec(
+    name="Fake Accelerator",
+    match=["^Fake Accelerator"],
+    tflops={"float32": 10.0, "float16": 100.0, "bfloat16": 100.0},
+    memory_bandwidth_gbs=1000.0,
+    source="test double",
+)
+
+
+class FakeOutOfMemoryError(RuntimeError):
+    """Raised by the fake allocator; its message contains 'out of memory' like real ones."""
+
+
+class _Allocator(TorchFunctionMode):
+    """Counts live tensor storage created inside the scope and fails past the budget."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.live = 0
+        self.peak = 0
+        self._seen: set[int] = set()
+
+    def _release(self, key: int, nbytes: int) -> None:
+        self._seen.discard(key)
+        self.live -= nbytes
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                storage = t.untyped_storage()
+                key, nbytes = storage.data_ptr(), storage.nbytes()
+                if key in self._seen or nbytes == 0:
+                    continue
+                if self.live + nbytes > self.limit:
+                    raise FakeOutOfMemoryError(
+                        f"Fake device out of memory: tried to allocate {nbytes} bytes with "
+                        f"{self.live} of {self.limit} bytes in use"
+                    )
+                self._seen.add(key)
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._release, key, nbytes)
+        return out
+
+
+class _ScriptedTimer:
+    def __init__(self, source: Iterator[float]) -> None:
+        self._source = source
+        self._value = 0.0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self._value = next(self._source)
+
+    def seconds(self) -> float:
+        return self._value
+
+
+@DEVICES.register("fake")
+class FakeDevice(BaseDevice):
+    kind = "fake"
+    vendor = "accelbench"
+    timer_kind = "device-events"
+
+    def __init__(
+        self,
+        index: int = 0,
+        peaks_override: list[PeakSpec] | None = None,
+        *,
+        name: str = "Fake Accelerator X1",
+        memory_bytes: int = 1 << 30,
+        dtypes: Iterable[str] = ("float32", "float16", "bfloat16"),
+        durations: Iterable[float] | None = None,
+        fail_when: Callable[[], BaseException | None] | None = None,
+    ) -> None:
+        super().__init__(index, [*(peaks_override or []), FAKE_PEAK])
+        self._name = name
+        self.memory_bytes = memory_bytes
+        self.dtypes = set(dtypes)
+        self._durations = itertools.cycle(list(durations)) if durations is not None else None
+        self._fail_when = fail_when
+        self._alloc: _Allocator | None = None
+        self._last_peak: int | None = None
+        self.sync_count = 0
+
+    @classmethod
+    def probe(cls) -> Probe:
+        return Probe(
+            kind="fake", available=False, reason="test double; select it explicitly with --device fake"
+        )
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def name(self) -> str:
+        return self._name
+
+    def memory_total(self) -> tuple[int | None, str | None]:
+        return self.memory_bytes, None
+
+    def runtime_versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__, "fake_runtime": "1.0"}
+
+    def driver_version(self) -> tuple[str | None, str | None]:
+        return "fake-driver-1.0", None
+
+    def info(self) -> DeviceInfo:
+        return super().info()
+
+    def synchronize(self) -> None:
+        self.sync_count += 1
+        if self._fail_when is not None and (exc := self._fail_when()) is not None:
+            raise exc
+
+    def new_timer(self) -> Any:
+        if self._durations is None:
+            return super().new_timer()
+        return _ScriptedTimer(self._durations)
+
+    def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
+        if dtype not in self.dtypes:
+            return False, f"the fake device was configured without {dtype}"
+        return super().dtype_support(dtype)
+
+    def reset_peak_memory(self) -> None:
+        self._last_peak = None
+        if self._alloc is not None:
+            self._alloc.peak = self._alloc.live
+
+    def peak_memory_bytes(self) -> int | None:
+        return self._alloc.peak if self._alloc is not None else self._last_peak
+
+    @contextlib.contextmanager
+    def case_scope(self) -> Iterator[None]:
+        self._alloc = _Allocator(self.memory_bytes)
+        try:
+            with self._alloc, super().case_scope():
+                yield
+        finally:
+            self._last_peak = self._alloc.peak
+            self._alloc = None
+
+    def graph_callable(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        fn()  # "capture"
+        return fn

@@ -1,0 +1,72 @@
+"""Huawei Ascend NPUs through the ``torch_npu`` plug-in, which adds ``torch.npu``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import torch
+
+from accelbench.devices.base import DEVICES, Probe, TorchAcceleratorDevice
+
+
+def _import_torch_npu() -> tuple[object | None, str | None]:
+    try:
+        return importlib.import_module("torch_npu"), None
+    except ImportError as exc:
+        return None, f"torch_npu is not installed ({exc})"
+    except Exception as exc:  # the plug-in raises assorted errors when CANN is missing
+        return None, f"torch_npu failed to import: {exc}"
+
+
+def _read_version_file(candidates: list[Path], key: str) -> str | None:
+    for path in candidates:
+        if path.is_file():
+            for line in path.read_text(errors="replace").splitlines():
+                k, _, v = line.partition("=")
+                if k.strip().lower() == key:
+                    return v.strip().strip('"')
+    return None
+
+
+@DEVICES.register("npu")
+class NpuDevice(TorchAcceleratorDevice):
+    kind = "npu"
+    vendor = "Huawei"
+    module_name = "npu"
+    oom_markers = ("npu out of memory", "out of memory")
+
+    @classmethod
+    def probe(cls) -> Probe:
+        _, why = _import_torch_npu()
+        if why:
+            return Probe(kind="npu", available=False, reason=why)
+        return super().probe()
+
+    def runtime_versions(self) -> dict[str, str]:
+        mod, _ = _import_torch_npu()
+        v = {"torch": torch.__version__, "torch_npu": str(getattr(mod, "__version__", "unknown"))}
+        home = os.environ.get("ASCEND_TOOLKIT_HOME") or os.environ.get("ASCEND_HOME_PATH")
+        roots = [Path(home)] if home else []
+        roots.append(Path("/usr/local/Ascend/ascend-toolkit/latest"))
+        cann = _read_version_file(
+            [r / "version.cfg" for r in roots]
+            + [r.parent / "latest" / "arm64-linux" / "ascend_toolkit_install.info" for r in roots]
+            + [r / "x86_64-linux" / "ascend_toolkit_install.info" for r in roots]
+            + [r / "aarch64-linux" / "ascend_toolkit_install.info" for r in roots],
+            "version",
+        )
+        v["cann"] = cann or "unavailable: no CANN version file found under ASCEND_TOOLKIT_HOME"
+        return v
+
+    def driver_version(self) -> tuple[str | None, str | None]:
+        v = _read_version_file([Path("/usr/local/Ascend/driver/version.info")], "version")
+        if v:
+            return v, None
+        return None, "/usr/local/Ascend/driver/version.info is absent or has no Version line"
+
+    def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
+        if dtype == "bfloat16" and "910b" not in self.name().lower() and "910_9" not in self.name():
+            return False, "bfloat16 needs an Ascend 910B or newer"
+        return super().dtype_support(dtype)

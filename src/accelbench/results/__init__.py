@@ -1,0 +1,1 @@
+"""Result records (versioned schema), the SQLite store, and export/import."""

@@ -1,0 +1,155 @@
+"""Versioned, immutable result records.
+
+A record carries everything needed to explain its numbers later: the resolved config, the raw
+samples, metrics with units (or the reason a metric is unavailable), and the environment it ran
+in. ``SCHEMA_VERSION`` rises whenever a field changes meaning; :func:`upgrade_record` lifts
+older records so stores and exports from other machines stay readable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from accelbench.timing.stats import Summary
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    OK = "ok"
+    OOM = "oom"
+    ERROR = "error"
+    UNSUPPORTED = "unsupported"
+    DIVERGED = "diverged"
+    SKIPPED = "skipped"
+
+
+class Metric(BaseModel):
+    """A measured value with its unit, or ``None`` with the reason it could not be measured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: float | None
+    unit: str
+    unavailable: str | None = Field(default=None, description="why there is no value")
+
+    @model_validator(mode="after")
+    def _value_or_reason(self) -> Metric:
+        if self.value is None and not self.unavailable:
+            raise ValueError("a metric without a value must say why it is unavailable")
+        return self
+
+    @classmethod
+    def missing(cls, unit: str, reason: str) -> Metric:
+        return cls(value=None, unit=unit, unavailable=reason)
+
+
+class Environment(BaseModel):
+    """Where and with what a result was produced."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str
+    os: str
+    cpu_model: str
+    cpu_arch: str
+    cpu_cores_physical: int | None
+    cpu_cores_logical: int | None
+    memory_total_bytes: int | None
+    python: str
+    torch: str
+    packages: dict[str, str] = Field(
+        default_factory=dict, description="versions of plug-ins and libraries that affect results"
+    )
+    accelerator_runtime: dict[str, str] = Field(
+        default_factory=dict, description="CUDA/HIP/CANN/cuDNN versions from the device"
+    )
+    driver_version: str | None = None
+    device_kind: str
+    device_spec: str
+    device_name: str
+    accelbench_version: str
+    git_revision: str | None = None
+    git_dirty: bool | None = None
+    seed: int
+    threads: int
+    env_vars: dict[str, str] = Field(default_factory=dict)
+
+
+class Result(BaseModel):
+    """One benchmark case's outcome. Immutable once created."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    result_id: str = ""
+    run_id: str
+    suite: str
+    workload: str = Field(description="the workload entry's name in the suite")
+    kind: str = Field(description="the workload kind, e.g. 'gemm'")
+    case: dict[str, Any] = Field(description="the parameters that identify this case")
+    case_key: str = ""
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="resolved settings: measurement protocol, peaks used"
+    )
+    device: str
+    status: Status
+    message: str | None = None
+    metrics: dict[str, Metric] = Field(default_factory=dict)
+    samples: list[float] = Field(default_factory=list, description="raw timings in seconds")
+    summary: Summary | None = None
+    environment: Environment
+    started_at: datetime
+    finished_at: datetime
+
+    @model_validator(mode="after")
+    def _derive_ids(self) -> Result:
+        # Ids are a pure function of content fixed at creation, so the same record keeps the
+        # same id on every machine it is exported to, and an import can skip what it has.
+        if not self.case_key:
+            object.__setattr__(self, "case_key", case_key(self.case))
+        if not self.result_id:
+            ident = "|".join(
+                [self.run_id, self.suite, self.workload, self.case_key, self.device,
+                 self.environment.host, self.started_at.isoformat()]
+            )
+            object.__setattr__(self, "result_id", hashlib.sha256(ident.encode()).hexdigest()[:32])
+        return self
+
+    def metric(self, name: str) -> float | None:
+        m = self.metrics.get(name)
+        return None if m is None else m.value
+
+
+def case_key(case: dict[str, Any]) -> str:
+    """Canonical text of a case's parameters: equal cases give equal keys on any machine."""
+    return json.dumps(case, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def upgrade_record(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a serialised record of any known schema version up to ``SCHEMA_VERSION``."""
+    version = int(data.get("schema_version", 1))
+    if version > SCHEMA_VERSION:
+        from accelbench.errors import StoreError
+
+        raise StoreError(
+            f"record {data.get('result_id', '?')} has schema version {version}, newer than this "
+            f"accelbench ({SCHEMA_VERSION}); upgrade accelbench to read it"
+        )
+    for step in RECORD_UPGRADES[version - 1 :]:
+        data = step(data)
+    return data
+
+
+# RECORD_UPGRADES[i] turns a version i+1 record into version i+2. Empty while we are at v1.
+RECORD_UPGRADES: list[Any] = []
+
+
+def result_json_schema() -> dict[str, Any]:
+    return Result.model_json_schema()

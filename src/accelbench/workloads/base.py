@@ -1,0 +1,130 @@
+"""The workload interface and the metrics every operator workload derives from a timing.
+
+A workload expands its validated params into cases (plain dicts, the identity used for resume)
+and runs one case at a time. It measures through :func:`accelbench.timing.protocol.measure`
+and turns FLOPs and bytes into the same metrics everywhere, so GEMM, FC, convolution and RNN
+sweeps are comparable column for column.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from accelbench.devices.base import BaseDevice, DeviceInfo
+from accelbench.registry import Registry
+from accelbench.results.schema import Metric, Status
+from accelbench.timing.protocol import Measurement, MeasureSettings
+
+
+@dataclass(frozen=True)
+class MeasuredPeak:
+    """A stored peak measurement for one dtype, or the reason there is none."""
+
+    flops: float | None
+    result_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class RunContext:
+    device: BaseDevice
+    info: DeviceInfo
+    measure: MeasureSettings
+    measured_peak: Callable[[str], MeasuredPeak] = lambda dtype: MeasuredPeak(
+        None, reason="no store to look up measured peaks"
+    )
+
+
+@dataclass
+class CaseOutput:
+    metrics: dict[str, Metric]
+    measurement: Measurement | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    status: Status = Status.OK
+    message: str | None = None
+
+
+class Workload(ABC):
+    kind: ClassVar[str]
+    Params: ClassVar[type[BaseModel]]
+
+    def __init__(self, params: BaseModel) -> None:
+        self.params = params
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> Workload:
+        return cls(cls.Params.model_validate(params))
+
+    @abstractmethod
+    def cases(self) -> list[dict[str, Any]]:
+        """Every case of the sweep, in run order. A case with a ``dtype`` key is checked
+        against the device's supported dtypes before it runs."""
+
+    @classmethod
+    def describe(cls, case: dict[str, Any]) -> str:
+        return " ".join(f"{k}={v}" for k, v in case.items())
+
+    @abstractmethod
+    def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput: ...
+
+
+WORKLOADS: Registry[type[Workload]] = Registry("workload kind")
+
+
+def throughput_metrics(
+    *,
+    flops: float,
+    min_bytes: float | None,
+    m: Measurement,
+    ctx: RunContext,
+    dtype: str,
+    samples_per_iter: int | None = None,
+) -> tuple[dict[str, Metric], dict[str, Any]]:
+    """Achieved FLOPS, utilisation of datasheet and measured peaks, intensity, memory.
+
+    Convention: one multiply-accumulate is 2 FLOPs. Achieved FLOPS use the median time, so one
+    slow outlier does not move them; ``best_gflops`` uses the fastest sample.
+    """
+    s = m.summary
+    achieved = flops / s.median
+    metrics: dict[str, Metric] = {
+        "time_median": Metric(value=s.median, unit="s"),
+        "time_min": Metric(value=s.min, unit="s"),
+        "flops": Metric(value=flops, unit="FLOP"),
+        "macs": Metric(value=flops / 2, unit="MAC"),
+        "achieved_gflops": Metric(value=achieved / 1e9, unit="GFLOP/s"),
+        "best_gflops": Metric(value=flops / s.min / 1e9, unit="GFLOP/s"),
+    }
+    if min_bytes is not None:
+        metrics["min_bytes"] = Metric(value=min_bytes, unit="B")
+        metrics["arithmetic_intensity"] = Metric(value=flops / min_bytes, unit="FLOP/B")
+    if samples_per_iter:
+        metrics["samples_per_s"] = Metric(value=samples_per_iter / s.median, unit="samples/s")
+
+    used: dict[str, Any] = {}
+    peak = ctx.info.peak.peak_flops(dtype) if ctx.info.peak else None
+    if peak:
+        metrics["utilisation_datasheet"] = Metric(value=100 * achieved / peak, unit="%")
+        used["datasheet_peak"] = {"name": ctx.info.peak.name, "flops": peak,  # type: ignore[union-attr]
+                                  "source": ctx.info.peak.source}  # type: ignore[union-attr]
+    else:
+        why = ctx.info.peak_unavailable_reason or f"the datasheet entry has no {dtype} figure"
+        metrics["utilisation_datasheet"] = Metric.missing("%", why)
+    mp = ctx.measured_peak(dtype)
+    if mp.flops:
+        metrics["utilisation_measured"] = Metric(value=100 * achieved / mp.flops, unit="%")
+        used["measured_peak"] = {"flops": mp.flops, "result_id": mp.result_id}
+    else:
+        metrics["utilisation_measured"] = Metric.missing("%", mp.reason or "no measured peak")
+    peak_mem = ctx.device.peak_memory_bytes()
+    metrics["peak_memory"] = (
+        Metric(value=float(peak_mem), unit="B")
+        if peak_mem is not None
+        else Metric.missing("B", ctx.device.peak_memory_unavailable_reason())
+    )
+    return metrics, used

@@ -1,0 +1,127 @@
+"""GEMM: C = A @ B over square sizes and explicit shapes, in every precision the device has.
+
+Includes the 1000x1000 case of the CPU study. ``peak-gemm`` measures the device's peak compute
+per dtype as the best achieved rate over a few large GEMMs; other workloads report utilisation
+against it (and against the datasheet where the table has the device).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from accelbench.devices.base import torch_dtype
+from accelbench.results.schema import Metric
+from accelbench.timing.protocol import measure
+from accelbench.workloads.base import WORKLOADS, CaseOutput, RunContext, Workload, throughput_metrics
+
+Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
+
+
+def gemm_flops(m: int, n: int, k: int) -> float:
+    """FLOPs of an (m x k) @ (k x n) product: m*n*k multiply-accumulates, 2 FLOPs each."""
+    return 2.0 * m * n * k
+
+
+def gemm_min_bytes(m: int, n: int, k: int, elem: int) -> float:
+    """Compulsory traffic: read A and B once, write C once."""
+    return float(elem * (m * k + k * n + m * n))
+
+
+def _gemm_callable(m: int, n: int, k: int, dtype: str, ctx: RunContext) -> Any:
+    dev, dt = ctx.device.torch_device, torch_dtype(dtype)
+    # Random normal inputs made on the device, outside the timed region: zeros or constants
+    # can take fast paths and distort both timing and power.
+    a = torch.randn(m, k, device=dev, dtype=dt)
+    b = torch.randn(k, n, device=dev, dtype=dt)
+    c = torch.empty(m, n, device=dev, dtype=dt)
+    return lambda: torch.matmul(a, b, out=c)
+
+
+class GemmParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sizes: list[int] = Field(default_factory=list, description="square m = n = k")
+    shapes: list[tuple[int, int, int]] = Field(default_factory=list, description="(m, n, k)")
+    dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> GemmParams:
+        if not self.sizes and not self.shapes:
+            raise ValueError("give at least one of 'sizes' or 'shapes'")
+        if any(v < 1 for v in self.sizes) or any(v < 1 for s in self.shapes for v in s):
+            raise ValueError("matrix dimensions must be positive")
+        return self
+
+
+@WORKLOADS.register("gemm")
+class Gemm(Workload):
+    kind = "gemm"
+    Params = GemmParams
+    params: GemmParams
+
+    def cases(self) -> list[dict[str, Any]]:
+        shapes = [(s, s, s) for s in self.params.sizes] + list(self.params.shapes)
+        return [
+            {"m": m, "n": n, "k": k, "dtype": dt} for dt in self.params.dtypes for m, n, k in shapes
+        ]
+
+    @classmethod
+    def describe(cls, case: dict[str, Any]) -> str:
+        return f"gemm {case['m']}x{case['n']}x{case['k']} {case['dtype']}"
+
+    def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
+        m, n, k, dtype = case["m"], case["n"], case["k"], case["dtype"]
+        with ctx.device.precision(dtype):
+            fn = _gemm_callable(m, n, k, dtype, ctx)
+            meas = measure(fn, ctx.device, ctx.measure)
+        elem = torch_dtype(dtype).itemsize
+        metrics, used = throughput_metrics(
+            flops=gemm_flops(m, n, k), min_bytes=gemm_min_bytes(m, n, k, elem), m=meas, ctx=ctx,
+            dtype=dtype,
+        )
+        return CaseOutput(metrics=metrics, measurement=meas, config={"peaks_used": used})
+
+
+class PeakGemmParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sizes: list[int] = Field(default=[2048, 4096], min_length=1)
+    dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
+
+
+@WORKLOADS.register("peak-gemm")
+class PeakGemm(Workload):
+    """Measured peak compute: the best median-time GEMM rate over ``sizes``, per dtype."""
+
+    kind = "peak-gemm"
+    Params = PeakGemmParams
+    params: PeakGemmParams
+
+    def cases(self) -> list[dict[str, Any]]:
+        return [{"dtype": dt, "sizes": list(self.params.sizes)} for dt in self.params.dtypes]
+
+    @classmethod
+    def describe(cls, case: dict[str, Any]) -> str:
+        return f"peak compute {case['dtype']} (gemm {'/'.join(map(str, case['sizes']))})"
+
+    def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
+        dtype = case["dtype"]
+        best = None
+        per_size: dict[str, Metric] = {}
+        with ctx.device.precision(dtype):
+            for s in case["sizes"]:
+                fn = _gemm_callable(s, s, s, dtype, ctx)
+                meas = measure(fn, ctx.device, ctx.measure)
+                rate = gemm_flops(s, s, s) / meas.summary.median
+                per_size[f"gflops_at_{s}"] = Metric(value=rate / 1e9, unit="GFLOP/s")
+                if best is None or rate > best[0]:
+                    best = (rate, s, meas)
+                del fn
+                ctx.device.empty_cache()
+        assert best is not None
+        rate, size, meas = best
+        metrics = {"peak_gflops": Metric(value=rate / 1e9, unit="GFLOP/s"), **per_size}
+        return CaseOutput(metrics=metrics, measurement=meas, config={"best_size": size})
