@@ -78,7 +78,11 @@ def _measured_peak_lookup(
         if dtype in run_peaks:
             return run_peaks[dtype]
         for r in store.query(
-            kind="peak-gemm", device=device, host=env.host, threads=env.threads, status="ok",
+            kind="peak-gemm",
+            device=device,
+            host=env.host,
+            threads=env.threads,
+            status="ok",
             newest_first=True,
         ):
             if r.case.get("dtype") == dtype and r.environment.device_name == env.device_name:
@@ -98,8 +102,15 @@ def _error_message(exc: BaseException) -> str:
 
 
 def run_case(
-    workload: Workload, wl_name: str, case: dict[str, Any], ctx: RunContext, *,
-    suite: Suite, run_id: str, env: Environment, measure_cfg: dict[str, Any],
+    workload: Workload,
+    wl_name: str,
+    case: dict[str, Any],
+    ctx: RunContext,
+    *,
+    suite: Suite,
+    run_id: str,
+    env: Environment,
+    measure_cfg: dict[str, Any],
 ) -> Result:
     """Run one case and always return a result; only KeyboardInterrupt escapes."""
     device = ctx.device
@@ -124,11 +135,20 @@ def run_case(
     if out.status is not Status.OK:
         device.empty_cache()  # the exception's frames are gone now, so memory can be released
     m = out.measurement
-    config = {"params": workload.params.model_dump(mode="json"), "measure": measure_cfg, **out.config}
+    config = {
+        "params": workload.params.model_dump(mode="json"),
+        "measure": measure_cfg,
+        **out.config,
+    }
     if m is not None:
         config["protocol"] = {
-            "warmup": m.warmup, "mode": m.mode, "timer": m.timer, "graph": m.graph,
-            "wall_s": m.wall_s, "converged": m.converged, "stop_reason": m.stop_reason,
+            "warmup": m.warmup,
+            "mode": m.mode,
+            "timer": m.timer,
+            "graph": m.graph,
+            "wall_s": m.wall_s,
+            "converged": m.converged,
+            "stop_reason": m.stop_reason,
         }
     return Result(
         run_id=run_id,
@@ -182,11 +202,20 @@ def run_suite(
             plan.extend((spec.name, wl, c, ms) for c in wl.cases())
         todo = [p for p in plan if (p[0], case_key(p[2])) not in done]
         report = RunReport(
-            run_id=run_id, suite=suite.name, device=dev.spec, db=str(st.path), resumed=resumed,
-            skipped_already_stored=len(plan) - len(todo), wall_s=0.0,
+            run_id=run_id,
+            suite=suite.name,
+            device=dev.spec,
+            db=str(st.path),
+            resumed=resumed,
+            skipped_already_stored=len(plan) - len(todo),
+            wall_s=0.0,
         )
         st.start_run(
-            run_id, suite.name, dev.spec, env.host, n_threads,
+            run_id,
+            suite.name,
+            dev.spec,
+            env.host,
+            n_threads,
             {"device": info.model_dump(mode="json"), "suite": suite.model_dump(mode="json")},
         )
         run_peaks: dict[str, MeasuredPeak] = {}
@@ -197,14 +226,21 @@ def run_suite(
                 rep.case_started(f"{wl_name}: {wl.describe(case)}")
                 ctx = RunContext(device=dev, info=info, measure=ms, measured_peak=lookup)
                 result = run_case(
-                    wl, wl_name, case, ctx, suite=suite, run_id=run_id, env=env,
+                    wl,
+                    wl_name,
+                    case,
+                    ctx,
+                    suite=suite,
+                    run_id=run_id,
+                    env=env,
                     measure_cfg=ms.model_dump(),
                 )
                 st.add(result)
                 report.results.append(result)
                 if result.kind == "peak-gemm" and result.status is Status.OK:
                     run_peaks[case["dtype"]] = MeasuredPeak(
-                        result.metric("peak_gflops") * 1e9, result.result_id  # type: ignore[operator]
+                        result.metric("peak_gflops") * 1e9,
+                        result.result_id,  # type: ignore[operator]
                     )
                 rep.case_finished(result)
         except KeyboardInterrupt:

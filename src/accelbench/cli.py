@@ -49,8 +49,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-results_app = typer.Typer(help="List, show, export, import and delete stored results.",
-                          no_args_is_help=True)
+results_app = typer.Typer(
+    help="List, show, export, import and delete stored results.", no_args_is_help=True
+)
 app.add_typer(results_app, name="results")
 
 out = Console()
@@ -60,7 +61,8 @@ VERBOSE = False
 DbOpt = Annotated[Path, typer.Option("--db", help="result store (SQLite file)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 PeaksOpt = Annotated[
-    Path | None, typer.Option("--peaks", help="YAML file of datasheet peaks that override the table")
+    Path | None,
+    typer.Option("--peaks", help="YAML file of datasheet peaks that override the table"),
 ]
 DEFAULT_DB = Path("accelbench.db")
 
@@ -108,17 +110,22 @@ def devices(
     infos = [d.info() for d in present_devices(overrides)]
     absent = [p for p in probe_all() if not p.available]
     if as_json:
-        _print_json({
-            "devices": [i.model_dump(mode="json") for i in infos],
-            "absent": [p.model_dump() for p in absent],
-        })
+        _print_json(
+            {
+                "devices": [i.model_dump(mode="json") for i in infos],
+                "absent": [p.model_dump() for p in absent],
+            }
+        )
         return
     for i in infos:
         t = Table(title=f"{i.spec}  {i.name}", show_header=False, title_justify="left")
         t.add_column(style="bold")
         t.add_column()
-        mem = f"{i.memory_total_bytes / 2**30:.1f} GiB" if i.memory_total_bytes else (
-            f"unavailable ({i.memory_unavailable_reason})")
+        mem = (
+            f"{i.memory_total_bytes / 2**30:.1f} GiB"
+            if i.memory_total_bytes
+            else (f"unavailable ({i.memory_unavailable_reason})")
+        )
         t.add_row("memory", mem)
         t.add_row("runtime", ", ".join(f"{k} {v}" for k, v in i.runtime.items()))
         t.add_row("driver", i.driver_version or f"unavailable ({i.driver_unavailable_reason})")
@@ -132,8 +139,11 @@ def devices(
         t.add_row("autocast", ", ".join(i.autocast_dtypes) or "none")
         if i.peak:
             tf = ", ".join(f"{k} {v:g}" for k, v in i.peak.tflops.items())
-            t.add_row("datasheet peak", f"{i.peak.name}: {tf} TFLOPS; "
-                      f"{i.peak.memory_bandwidth_gbs or '?'} GB/s ({i.peak.source})")
+            t.add_row(
+                "datasheet peak",
+                f"{i.peak.name}: {tf} TFLOPS; "
+                f"{i.peak.memory_bandwidth_gbs or '?'} GB/s ({i.peak.source})",
+            )
         else:
             t.add_row("datasheet peak", f"unavailable ({i.peak_unavailable_reason})")
         for k, v in i.extra.items():
@@ -153,8 +163,14 @@ def suites(as_json: JsonOpt = False) -> None:
     for name in sorted(builtin_suites()):
         s = load_suite(name)
         n = sum(len(WORKLOADS.get(w.kind).from_dict(w.params).cases()) for w in s.workloads)
-        rows.append({"name": name, "cases": n, "workloads": [w.name for w in s.workloads],
-                     "description": " ".join(s.description.split())})
+        rows.append(
+            {
+                "name": name,
+                "cases": n,
+                "workloads": [w.name for w in s.workloads],
+                "description": " ".join(s.description.split()),
+            }
+        )
     if as_json:
         _print_json(rows)
         return
@@ -171,15 +187,22 @@ class RichReporter:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
         self.task: Any = None
 
     def start(self, run_id: str, total: int, already_done: int) -> None:
-        self.console.print(f"run {run_id}: {total} cases"
-                           + (f", {already_done} already stored as ok (skipped)" if already_done else ""))
+        self.console.print(
+            f"run {run_id}: {total} cases"
+            + (f", {already_done} already stored as ok (skipped)" if already_done else "")
+        )
         self.progress.start()
         self.task = self.progress.add_task("starting", total=total, completed=already_done)
 
@@ -191,7 +214,8 @@ class RichReporter:
             msg = (result.message or "")[:100]
             self.progress.console.print(
                 f"  {result.status.value}: {result.workload} {_describe(result)}: {msg}",
-                markup=False, highlight=False,
+                markup=False,
+                highlight=False,
             )
         self.progress.advance(self.task)
 
@@ -211,26 +235,39 @@ def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
         rates = [(r.metric(rate_key) or 0.0, r) for r in ok]
         best = max(rates, key=lambda x: x[0]) if rates else None
         cvs = sorted(r.summary.cv for r in ok if r.summary)
-        rows.append({
-            "workload": name, "cases": len(rs), **counts,
-            "best_gflops": best[0] if best else None,
-            "best_case": best[1].case if best else None,
-            "median_cv": cvs[len(cvs) // 2] if cvs else None,
-            "high_spread": sum(bool(r.summary and r.summary.high_spread) for r in ok),
-        })
+        rows.append(
+            {
+                "workload": name,
+                "cases": len(rs),
+                **counts,
+                "best_gflops": best[0] if best else None,
+                "best_case": best[1].case if best else None,
+                "median_cv": cvs[len(cvs) // 2] if cvs else None,
+                "high_spread": sum(bool(r.summary and r.summary.high_spread) for r in ok),
+            }
+        )
     return rows
 
 
 @app.command()
 def run(
     suite: Annotated[str, typer.Argument(help="a built-in suite name or a suite YAML file")],
-    device: Annotated[str | None, typer.Option(help="cpu, cuda[:N], npu[:N], mps, xpu[:N], fake; "
-                                               "default: the first accelerator, else cpu")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="cpu, cuda[:N], npu[:N], mps, xpu[:N], fake; "
+            "default: the first accelerator, else cpu"
+        ),
+    ] = None,
     db: DbOpt = DEFAULT_DB,
     threads: Annotated[int | None, typer.Option(help="CPU intra-op threads (recorded)")] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume/--no-resume",
-        help="skip cases already stored as ok for this suite, device, host and thread count")] = True,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--no-resume",
+            help="skip cases already stored as ok for this suite, device, host and thread count",
+        ),
+    ] = True,
     peaks: PeaksOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -242,34 +279,76 @@ def run(
     s = load_suite(suite)
     reporter = RichReporter(err)
     report = run_suite(
-        s, device=device or default_device_spec(), db=db, threads=threads, resume=resume,
-        peaks=_peaks(peaks), reporter=reporter,
+        s,
+        device=device or default_device_spec(),
+        db=db,
+        threads=threads,
+        resume=resume,
+        peaks=_peaks(peaks),
+        reporter=reporter,
     )
     rows = _summary_rows(report.results)
     if as_json:
-        _print_json({
-            "run_id": report.run_id, "suite": report.suite, "device": report.device,
-            "db": report.db, "wall_s": report.wall_s, "interrupted": report.interrupted,
-            "skipped_already_stored": report.skipped_already_stored, "workloads": rows,
-            "results": [r.result_id for r in report.results],
-        })
+        _print_json(
+            {
+                "run_id": report.run_id,
+                "suite": report.suite,
+                "device": report.device,
+                "db": report.db,
+                "wall_s": report.wall_s,
+                "interrupted": report.interrupted,
+                "skipped_already_stored": report.skipped_already_stored,
+                "workloads": rows,
+                "results": [r.result_id for r in report.results],
+            }
+        )
     else:
-        t = Table("workload", "cases", "ok", "oom", "unsupported", "error", "best GFLOP/s",
-                  "best case", "median CV", "noisy", title=f"run {report.run_id}")
+        t = Table(
+            "workload",
+            "cases",
+            "ok",
+            "oom",
+            "unsupported",
+            "error",
+            "best GFLOP/s",
+            "best case",
+            "median CV",
+            "noisy",
+            title=f"run {report.run_id}",
+        )
         for r in rows:
             best = f"{r['best_gflops']:.1f}" if r["best_gflops"] is not None else "-"
-            case = " ".join(f"{v}" for v in (r["best_case"] or {}).values()
-                            if not isinstance(v, list)) or "-"
+            case = (
+                " ".join(f"{v}" for v in (r["best_case"] or {}).values() if not isinstance(v, list))
+                or "-"
+            )
             cv = f"{r['median_cv']:.1%}" if r["median_cv"] is not None else "-"
-            t.add_row(r["workload"], str(r["cases"]), str(r["ok"]), str(r["oom"]),
-                      str(r["unsupported"]), str(r["error"]), best, case, cv, str(r["high_spread"]))
+            t.add_row(
+                r["workload"],
+                str(r["cases"]),
+                str(r["ok"]),
+                str(r["oom"]),
+                str(r["unsupported"]),
+                str(r["error"]),
+                best,
+                case,
+                cv,
+                str(r["high_spread"]),
+            )
         out.print(t)
-        out.print(f"{len(report.results)} results stored in {report.db} in {report.wall_s:.1f} s"
-                  + (f"; {report.skipped_already_stored} already stored were skipped"
-                     if report.skipped_already_stored else ""))
+        out.print(
+            f"{len(report.results)} results stored in {report.db} in {report.wall_s:.1f} s"
+            + (
+                f"; {report.skipped_already_stored} already stored were skipped"
+                if report.skipped_already_stored
+                else ""
+            )
+        )
     if report.interrupted:
-        err.print(f"interrupted: {len(report.results)} results of this run are stored; "
-                  f"run the same command again to resume")
+        err.print(
+            f"interrupted: {len(report.results)} results of this run are stored; "
+            f"run the same command again to resume"
+        )
         raise typer.Exit(130)
 
 
@@ -282,10 +361,14 @@ def _open(db: Path, must_exist: bool = True) -> Any:
     return Store(db)
 
 
-def _filters(run_id: str | None, suite: str | None, device: str | None, status: str | None,
-             workload: str | None) -> dict[str, Any]:
-    return {"run": run_id, "suite": suite, "device": device, "status": status,
-            "workload": workload}
+def _filters(
+    run_id: str | None,
+    suite: str | None,
+    device: str | None,
+    status: str | None,
+    workload: str | None,
+) -> dict[str, Any]:
+    return {"run": run_id, "suite": suite, "device": device, "status": status, "workload": workload}
 
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="run id (or prefix)")]
@@ -306,19 +389,27 @@ def _describe(r: Result) -> str:
 def _brief(r: Result) -> dict[str, Any]:
     rate = r.metric("achieved_gflops") or r.metric("peak_gflops")
     return {
-        "id": r.result_id[:12], "run": r.run_id, "workload": r.workload,
+        "id": r.result_id[:12],
+        "run": r.run_id,
+        "workload": r.workload,
         "case": _describe(r),
-        "device": r.device, "status": r.status.value,
+        "device": r.device,
+        "status": r.status.value,
         "median_s": r.summary.median if r.summary else None,
         "cv": r.summary.cv if r.summary else None,
-        "gflops": rate, "noisy": bool(r.summary and r.summary.high_spread),
+        "gflops": rate,
+        "noisy": bool(r.summary and r.summary.high_spread),
     }
 
 
 @results_app.command("list")
 def results_list(
-    db: DbOpt = DEFAULT_DB, run_id: RunOpt = None, suite: SuiteOpt = None, device: DeviceOpt = None,
-    status: StatusOpt = None, workload: WorkloadOpt = None,
+    db: DbOpt = DEFAULT_DB,
+    run_id: RunOpt = None,
+    suite: SuiteOpt = None,
+    device: DeviceOpt = None,
+    status: StatusOpt = None,
+    workload: WorkloadOpt = None,
     limit: Annotated[int | None, typer.Option(help="at most this many")] = None,
     runs: Annotated[bool, typer.Option("--runs", help="list runs instead of results")] = False,
     as_json: JsonOpt = False,
@@ -330,11 +421,21 @@ def results_list(
             if as_json:
                 _print_json(rows)
                 return
-            t = Table("run", "suite", "device", "host", "threads", "state", "results", "ok",
-                      "started")
+            t = Table(
+                "run", "suite", "device", "host", "threads", "state", "results", "ok", "started"
+            )
             for r in rows:
-                t.add_row(r["run_id"], r["suite"], r["device"], r["host"], str(r["threads"]),
-                          r["state"], str(r["n_results"]), str(r["n_ok"]), r["started_at"][:19])
+                t.add_row(
+                    r["run_id"],
+                    r["suite"],
+                    r["device"],
+                    r["host"],
+                    str(r["threads"]),
+                    r["state"],
+                    str(r["n_results"]),
+                    str(r["n_ok"]),
+                    r["started_at"][:19],
+                )
             out.print(t)
             return
         rs = st.query(limit=limit, **_filters(run_id, suite, device, status, workload))
@@ -342,8 +443,17 @@ def results_list(
     if as_json:
         _print_json(briefs)
         return
-    t = Table("id", "workload", "case", "device", "status", "median", "CV", "GFLOP/s",
-              title=f"{len(briefs)} results in {db}")
+    t = Table(
+        "id",
+        "workload",
+        "case",
+        "device",
+        "status",
+        "median",
+        "CV",
+        "GFLOP/s",
+        title=f"{len(briefs)} results in {db}",
+    )
     for b in briefs:
         med = f"{b['median_s'] * 1e3:.3f} ms" if b["median_s"] is not None else "-"
         cv = f"{b['cv']:.1%}" + (" !" if b["noisy"] else "") if b["cv"] is not None else "-"
@@ -357,7 +467,8 @@ def results_list(
 @results_app.command("show")
 def results_show(
     result_id: Annotated[str, typer.Argument(help="result id or a unique prefix")],
-    db: DbOpt = DEFAULT_DB, as_json: JsonOpt = False,
+    db: DbOpt = DEFAULT_DB,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one result whole: case, metrics, statistics, environment."""
     with _open(db) as st:
@@ -371,27 +482,38 @@ def results_show(
     out.print(f"case: {r.case}")
     t = Table("metric", "value", "unit")
     for name, m in r.metrics.items():
-        t.add_row(name, f"{m.value:.6g}" if m.value is not None else f"unavailable: {m.unavailable}",
-                  m.unit)
+        t.add_row(
+            name,
+            f"{m.value:.6g}" if m.value is not None else f"unavailable: {m.unavailable}",
+            m.unit,
+        )
     out.print(t)
     if r.summary:
         s = r.summary
-        out.print(f"time: n={s.n} median={s.median:.6g}s mean={s.mean:.6g}s IQR={s.iqr:.3g}s "
-                  f"min={s.min:.6g}s max={s.max:.6g}s CV={s.cv:.2%} "
-                  f"CI95=[{s.ci95_low:.6g}, {s.ci95_high:.6g}]s"
-                  + (" HIGH SPREAD" if s.high_spread else ""))
+        out.print(
+            f"time: n={s.n} median={s.median:.6g}s mean={s.mean:.6g}s IQR={s.iqr:.3g}s "
+            f"min={s.min:.6g}s max={s.max:.6g}s CV={s.cv:.2%} "
+            f"CI95=[{s.ci95_low:.6g}, {s.ci95_high:.6g}]s"
+            + (" HIGH SPREAD" if s.high_spread else "")
+        )
     e = r.environment
-    out.print(f"environment: {e.host}, {e.cpu_model}, {e.os}, python {e.python}, torch {e.torch}, "
-              f"device {e.device_name}, threads {e.threads}, seed {e.seed}, "
-              f"accelbench {e.accelbench_version} ({e.git_revision or 'no git revision'})")
+    out.print(
+        f"environment: {e.host}, {e.cpu_model}, {e.os}, python {e.python}, torch {e.torch}, "
+        f"device {e.device_name}, threads {e.threads}, seed {e.seed}, "
+        f"accelbench {e.accelbench_version} ({e.git_revision or 'no git revision'})"
+    )
 
 
 @results_app.command("export")
 def results_export(
     path: Annotated[Path, typer.Argument(help="output file: .jsonl, .csv or .parquet")],
-    db: DbOpt = DEFAULT_DB, fmt: Annotated[str | None, typer.Option("--format")] = None,
-    run_id: RunOpt = None, suite: SuiteOpt = None, device: DeviceOpt = None,
-    status: StatusOpt = None, workload: WorkloadOpt = None,
+    db: DbOpt = DEFAULT_DB,
+    fmt: Annotated[str | None, typer.Option("--format")] = None,
+    run_id: RunOpt = None,
+    suite: SuiteOpt = None,
+    device: DeviceOpt = None,
+    status: StatusOpt = None,
+    workload: WorkloadOpt = None,
 ) -> None:
     """Export results (all, or those matching the filters)."""
     from accelbench.results.io import export_results
@@ -404,8 +526,11 @@ def results_export(
 
 @results_app.command("import")
 def results_import(
-    paths: Annotated[list[Path], typer.Argument(help=".jsonl, .csv, .parquet exports or .db files")],
-    db: DbOpt = DEFAULT_DB, fmt: Annotated[str | None, typer.Option("--format")] = None,
+    paths: Annotated[
+        list[Path], typer.Argument(help=".jsonl, .csv, .parquet exports or .db files")
+    ],
+    db: DbOpt = DEFAULT_DB,
+    fmt: Annotated[str | None, typer.Option("--format")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge results from other machines; results already present (same id) are skipped."""
@@ -428,8 +553,12 @@ def results_import(
 @results_app.command("delete")
 def results_delete(
     ids: Annotated[list[str] | None, typer.Argument(help="result ids or prefixes")] = None,
-    db: DbOpt = DEFAULT_DB, run_id: RunOpt = None, suite: SuiteOpt = None,
-    device: DeviceOpt = None, status: StatusOpt = None, workload: WorkloadOpt = None,
+    db: DbOpt = DEFAULT_DB,
+    run_id: RunOpt = None,
+    suite: SuiteOpt = None,
+    device: DeviceOpt = None,
+    status: StatusOpt = None,
+    workload: WorkloadOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
 ) -> None:
     """Delete results by id or filter (asks first unless --yes)."""
@@ -462,14 +591,22 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a not in ("--verbose", "-v")]
     code = 0
     try:
-        app(args=args, prog_name="accelbench", standalone_mode=False)
+        # Without standalone mode, click *returns* the code of a `typer.Exit(n)` raised in a
+        # command instead of raising it; commands themselves return None.
+        rv = app(args=args, prog_name="accelbench", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            code = rv
     except EXITS as exc:
         code = int(getattr(exc, "exit_code", 0) or 0)
     except USAGE_ERRORS as exc:
         ctx = getattr(exc, "ctx", None)
         cmd = ctx.command_path if ctx is not None else "accelbench"
-        err.print(f"error: {exc.format_message()} (see '{cmd} --help')", markup=False,  # type: ignore[attr-defined]
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"error: {exc.format_message()} (see '{cmd} --help')",
+            markup=False,  # type: ignore[attr-defined]
+            highlight=False,
+            soft_wrap=True,
+        )
         code = int(getattr(exc, "exit_code", 2) or 2)
     except ABORTS:
         err.print("interrupted")
@@ -482,8 +619,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, keep the traceback one flag away
         if VERBOSE:
             traceback.print_exc()
-        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the "
-                  "traceback, and please report it)", markup=False, highlight=False, soft_wrap=True)
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the "
+            "traceback, and please report it)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         code = 1
     if argv is None:
         sys.exit(code)

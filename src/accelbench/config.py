@@ -37,20 +37,52 @@ def format_validation_error(exc: ValidationError, prefix: str) -> str:
         head = prefix + (where if where.startswith("[") else f".{where}")
     else:
         head = prefix
-    msg = e["msg"]
+    msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling; see `accelbench suites --help`)"
-    elif e["type"] not in ("missing",) and "input" in e and not isinstance(e["input"], dict):
-        msg += f" (got {e['input']!r})"
-    more = f" (and {len(errs) - 1} more error{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
+    elif e["type"] != "missing" and "input" in e and not isinstance(e["input"], dict):
+        given = repr(e["input"])
+        if not isinstance(e["input"], list) or len(given) <= 60:  # a long list buries the message
+            msg += f" (got {given})"
+    more = (
+        f" (and {len(errs) - 1} more error{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
+    )
     return f"{head}: {msg}{more}"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: plain YAML
+    keeps the last value silently, which hides a typo such as a second ``params:``."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line)
+        except TypeError:  # an unhashable key; construct_mapping reports it
+            continue
+        if first != key_node.start_mark.line:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key!r} is given twice (first on line {first + 1})",
+                key_node.start_mark,
+            )
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
@@ -84,11 +116,14 @@ class Suite(BaseModel):
     @field_validator("workloads")
     @classmethod
     def _unique_names(cls, v: list[WorkloadSpec]) -> list[WorkloadSpec]:
-        seen: set[str] = set()
-        for w in v:
-            if w.name in seen:
-                raise ValueError(f"workload name {w.name!r} is used twice")
-            seen.add(w.name)
+        seen: dict[str, int] = {}
+        for i, w in enumerate(v):
+            first = seen.setdefault(w.name, i)
+            if first != i:
+                raise ValueError(
+                    f"workload name {w.name!r} is used twice "
+                    f"(workloads[{first}] and workloads[{i}])"
+                )
         return v
 
 
@@ -130,9 +165,7 @@ def validate_suite(data: Any, source: str) -> Suite:
 def builtin_suites() -> dict[str, Path]:
     """Name -> file of every suite shipped inside the package."""
     folder = resources.files("accelbench") / "suites"
-    return {
-        Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")
-    }
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 
 def load_suite(ref: str) -> Suite:

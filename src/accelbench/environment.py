@@ -20,13 +20,44 @@ from accelbench.results.schema import Environment
 
 # Environment variables that change how kernels run or which devices are visible.
 ENV_PREFIXES = (
-    "OMP_", "MKL_", "KMP_", "GOMP_", "OPENBLAS_", "DNNL_", "ONEDNN_", "ATEN_", "TORCH_",
-    "PYTORCH_", "CUDA_", "CUBLAS_", "CUDNN_", "NVIDIA_TF32", "NCCL_", "HIP_", "ROCR_", "HSA_",
-    "ASCEND_", "HCCL_", "TASK_QUEUE", "ZE_", "SYCL_", "ONEAPI_", "XPU_", "MPS_", "LD_PRELOAD",
+    "OMP_",
+    "MKL_",
+    "KMP_",
+    "GOMP_",
+    "OPENBLAS_",
+    "DNNL_",
+    "ONEDNN_",
+    "ATEN_",
+    "TORCH_",
+    "PYTORCH_",
+    "CUDA_",
+    "CUBLAS_",
+    "CUDNN_",
+    "NVIDIA_TF32",
+    "NCCL_",
+    "HIP_",
+    "ROCR_",
+    "HSA_",
+    "ASCEND_",
+    "HCCL_",
+    "TASK_QUEUE",
+    "ZE_",
+    "SYCL_",
+    "ONEAPI_",
+    "XPU_",
+    "MPS_",
+    "LD_PRELOAD",
 )
 PACKAGES = (
-    "numpy", "torch_npu", "intel_extension_for_pytorch", "triton", "onnxruntime",
-    "onnxruntime-gpu", "openvino", "nvidia-ml-py", "pytorch-triton-rocm",
+    "numpy",
+    "torch_npu",
+    "intel_extension_for_pytorch",
+    "triton",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "openvino",
+    "nvidia-ml-py",
+    "pytorch-triton-rocm",
 )
 
 
@@ -51,11 +82,17 @@ def git_revision() -> tuple[str | None, bool | None]:
     try:
         rev = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         return rev or None, bool(dirty)
     except (OSError, subprocess.SubprocessError):

@@ -1,4 +1,5 @@
-"""Device layer: the only package that touches ``torch.cuda``, ``torch_npu``, ``torch.mps``, ``torch.xpu``."""
+"""Device layer: the only package that touches ``torch.cuda``, ``torch_npu``, ``torch.mps`` and
+``torch.xpu``."""
 
 from __future__ import annotations
 

@@ -322,7 +322,9 @@ class TorchAcceleratorDevice(BaseDevice):
         try:
             if not mod.is_available():
                 return Probe(
-                    kind=cls.kind, available=False, reason=f"torch.{cls.kind}.is_available() is False"
+                    kind=cls.kind,
+                    available=False,
+                    reason=f"torch.{cls.kind}.is_available() is False",
                 )
             return Probe(kind=cls.kind, available=True, count=int(mod.device_count()))
         except Exception as exc:  # a broken driver must not break `accelbench devices`
@@ -363,6 +365,8 @@ def make_device(spec: str, peaks_override: list[PeakSpec] | None = None) -> Base
         index = int(idx) if idx else 0
     except ValueError:
         raise DeviceError(f"--device {spec!r}: index after ':' must be an integer") from None
+    if index < 0:
+        raise DeviceError(f"--device {spec!r}: index after ':' must be 0 or more")
     if kind != "fake":
         probe = cls.probe()
         if not probe.available:

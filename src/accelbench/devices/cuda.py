@@ -1,4 +1,5 @@
-"""NVIDIA GPUs, and AMD GPUs through the ROCm build of torch (which keeps the ``torch.cuda`` API)."""
+"""NVIDIA GPUs, and AMD GPUs through the ROCm build of torch (which keeps the ``torch.cuda``
+API)."""
 
 from __future__ import annotations
 
@@ -82,8 +83,20 @@ class CudaDevice(TorchAcceleratorDevice):
             if major < 8:
                 return False, f"TF32 needs compute capability 8.0+, this GPU is {major}.x"
             return True, None
-        if dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
-            return False, "torch.cuda.is_bf16_supported() is False for this GPU"
+        if dtype == "bfloat16":
+            if self.is_rocm:
+                if not torch.cuda.is_bf16_supported():
+                    return False, "torch.cuda.is_bf16_supported() is False for this GPU"
+            else:
+                # torch.cuda.is_bf16_supported() says True on pre-Ampere GPUs (bfloat16 is
+                # emulated there, and asks about the current device, not this one): ask the
+                # capability of this device instead, as for TF32.
+                major, minor = torch.cuda.get_device_capability(self.index)
+                if major < 8:
+                    return False, (
+                        f"bfloat16 math needs compute capability 8.0+, this GPU is {major}.{minor} "
+                        "(torch would time an emulated fallback)"
+                    )
         return super().dtype_support(dtype)
 
     @contextlib.contextmanager

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 
 from accelbench.devices.base import DEVICES, BaseDevice, DeviceInfo, Probe
 from accelbench.devices.specs import PeakSpec
@@ -47,12 +48,20 @@ class _Allocator(TorchFunctionMode):
         self.live -= nbytes
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        # An output that shares storage with an input (a view, an in-place op, ``out=``) is not
+        # a new allocation, even when that input was made before the scope began.
+        inputs = {
+            a.untyped_storage().data_ptr()
+            for a in tree_flatten((args, kwargs))[0]
+            if isinstance(a, torch.Tensor)
+        }
         for t in out if isinstance(out, (tuple, list)) else (out,):
             if isinstance(t, torch.Tensor):
                 storage = t.untyped_storage()
                 key, nbytes = storage.data_ptr(), storage.nbytes()
-                if key in self._seen or nbytes == 0:
+                if key in self._seen or key in inputs or nbytes == 0:
                     continue
                 if self.live + nbytes > self.limit:
                     raise FakeOutOfMemoryError(
@@ -111,7 +120,9 @@ class FakeDevice(BaseDevice):
     @classmethod
     def probe(cls) -> Probe:
         return Probe(
-            kind="fake", available=False, reason="test double; select it explicitly with --device fake"
+            kind="fake",
+            available=False,
+            reason="test double; select it explicitly with --device fake",
         )
 
     @property

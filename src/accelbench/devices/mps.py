@@ -19,7 +19,9 @@ class MpsDevice(TorchAcceleratorDevice):
     @classmethod
     def probe(cls) -> Probe:
         if not torch.backends.mps.is_available():
-            return Probe(kind="mps", available=False, reason="torch.backends.mps.is_available() is False")
+            return Probe(
+                kind="mps", available=False, reason="torch.backends.mps.is_available() is False"
+            )
         return Probe(kind="mps", available=True, count=1)
 
     @property

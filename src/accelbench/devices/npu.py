@@ -30,6 +30,39 @@ def _read_version_file(candidates: list[Path], key: str) -> str | None:
     return None
 
 
+# Where CANN and the driver are installed when the environment does not say (module constants so
+# tests can point them elsewhere).
+_DEFAULT_TOOLKIT_ROOTS = [
+    Path("/usr/local/Ascend/ascend-toolkit/latest"),
+    Path("/usr/local/Ascend/cann"),
+]
+_DRIVER_VERSION_FILE = Path("/usr/local/Ascend/driver/version.info")
+
+
+def _cann_version(roots: list[Path]) -> str | None:
+    """The CANN toolkit version under the first root that has one.
+
+    ``<root>/version.cfg`` holds lines like ``toolkit_running_version=[7.3.0.1.231:8.0.RC2]``
+    (inner build : release; the release is what users quote); the per-architecture
+    ``<root>/<arch>-linux/ascend_toolkit_install.info`` holds ``version=8.0.RC2``.
+    """
+    for root in roots:
+        raw = _read_version_file([root / "version.cfg"], "toolkit_running_version")
+        if raw:
+            return raw.strip("[]").rpartition(":")[2] or raw
+        found = _read_version_file(
+            [root / "version.cfg"]
+            + [
+                root / f"{arch}-linux" / "ascend_toolkit_install.info"
+                for arch in ("aarch64", "x86_64")
+            ],
+            "version",
+        )
+        if found:
+            return found
+    return None
+
+
 @DEVICES.register("npu")
 class NpuDevice(TorchAcceleratorDevice):
     kind = "npu"
@@ -49,22 +82,16 @@ class NpuDevice(TorchAcceleratorDevice):
         v = {"torch": torch.__version__, "torch_npu": str(getattr(mod, "__version__", "unknown"))}
         home = os.environ.get("ASCEND_TOOLKIT_HOME") or os.environ.get("ASCEND_HOME_PATH")
         roots = [Path(home)] if home else []
-        roots.append(Path("/usr/local/Ascend/ascend-toolkit/latest"))
-        cann = _read_version_file(
-            [r / "version.cfg" for r in roots]
-            + [r.parent / "latest" / "arm64-linux" / "ascend_toolkit_install.info" for r in roots]
-            + [r / "x86_64-linux" / "ascend_toolkit_install.info" for r in roots]
-            + [r / "aarch64-linux" / "ascend_toolkit_install.info" for r in roots],
-            "version",
-        )
+        roots.extend(_DEFAULT_TOOLKIT_ROOTS)
+        cann = _cann_version(roots)
         v["cann"] = cann or "unavailable: no CANN version file found under ASCEND_TOOLKIT_HOME"
         return v
 
     def driver_version(self) -> tuple[str | None, str | None]:
-        v = _read_version_file([Path("/usr/local/Ascend/driver/version.info")], "version")
+        v = _read_version_file([_DRIVER_VERSION_FILE], "version")
         if v:
             return v, None
-        return None, "/usr/local/Ascend/driver/version.info is absent or has no Version line"
+        return None, f"{_DRIVER_VERSION_FILE} is absent or has no Version line"
 
     def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
         if dtype == "bfloat16" and "910b" not in self.name().lower() and "910_9" not in self.name():

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class PeakSpec(BaseModel):
@@ -27,6 +27,24 @@ class PeakSpec(BaseModel):
     memory_bandwidth_gbs: float | None = Field(default=None, gt=0)
     memory_gb: float | None = Field(default=None, gt=0)
     source: str = "user supplied"
+
+    @field_validator("match")
+    @classmethod
+    def _patterns_compile(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a valid regular expression: {exc}") from None
+        return v
+
+    @field_validator("tflops")
+    @classmethod
+    def _peaks_positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not x > 0}
+        if bad:
+            raise ValueError(f"peak figures must be positive, got {bad}")
+        return v
 
     def peak_flops(self, dtype: str) -> float | None:
         """Peak in FLOP/s for a precision, or None when the table has no figure for it."""

@@ -58,7 +58,9 @@ def flatten(r: Result) -> dict[str, Any]:
         "started_at": r.started_at.isoformat(),
     }
     for k, v in r.case.items():
-        row[f"case.{k}"] = v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
+        row[f"case.{k}"] = (
+            v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
+        )
     for name, m in r.metrics.items():
         row[f"{name} [{m.unit}]"] = m.value
     if r.summary is not None:
@@ -87,13 +89,13 @@ def export_results(results: Iterable[Result], path: Path, fmt: str | None = None
         raise UserError(f"{path}: folder {path.parent} does not exist")
     results = list(results)
     if fmt == "jsonl":
-        with path.open("w") as f:
+        with path.open("w", encoding="utf-8") as f:
             for r in results:
                 f.write(r.model_dump_json() + "\n")
         return len(results)
     cols, rows = _table(results)
     if fmt == "csv":
-        with path.open("w", newline="") as f:
+        with path.open("w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=cols)
             w.writeheader()
             w.writerows(rows)
@@ -131,13 +133,13 @@ def read_results(path: Path, fmt: str | None = None) -> Iterator[Result]:
         raise UserError(f"{path}: no such file")
     fmt = detect_format(path, fmt)
     if fmt == "jsonl":
-        with path.open() as f:
+        with path.open(encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
                 if line.strip():
                     yield _parse(line, f"{path}:{n}")
     elif fmt == "csv":
         csv.field_size_limit(2**31 - 1)
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "record" not in reader.fieldnames:
                 raise UserError(f"{path}: expected an accelbench CSV export with a 'record' column")

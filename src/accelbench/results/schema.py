@@ -116,8 +116,15 @@ class Result(BaseModel):
             object.__setattr__(self, "case_key", case_key(self.case))
         if not self.result_id:
             ident = "|".join(
-                [self.run_id, self.suite, self.workload, self.case_key, self.device,
-                 self.environment.host, self.started_at.isoformat()]
+                [
+                    self.run_id,
+                    self.suite,
+                    self.workload,
+                    self.case_key,
+                    self.device,
+                    self.environment.host,
+                    self.started_at.isoformat(),
+                ]
             )
             object.__setattr__(self, "result_id", hashlib.sha256(ident.encode()).hexdigest()[:32])
         return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ def _migrate_0_to_1(con: sqlite3.Connection) -> None:
         CREATE INDEX results_resume
             ON results (suite, device, host, threads, workload, case_key, status);
         CREATE INDEX results_run ON results (run_id);
-        """
+        """,
     )
 
 
@@ -86,6 +87,11 @@ class RunRow:
     n_ok: int
 
 
+# A literal, case-sensitive prefix match (LIKE would treat '_' and '%' as wildcards and ignore
+# case, so a prefix could select other runs' results, e.g. for `results delete`).
+_PREFIX = "substr({col}, 1, ?) = ?"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -99,14 +105,33 @@ class Store:
             raise StoreError(f"--db {self.path}: is a directory; expected a database file")
         if not self.path.parent.exists():
             raise StoreError(f"--db {self.path}: folder {self.path.parent} does not exist")
+        self._con = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
         try:
-            self._con = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=FULL")
             self._con.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+            self._enable_wal(timeout_s)
+            self._con.execute("PRAGMA synchronous=FULL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"--db {self.path}: not a usable accelbench database ({exc})") from None
+        except BaseException as exc:
+            self._con.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(
+                    f"--db {self.path}: not a usable accelbench database ({exc})"
+                ) from None
+            raise
+
+    def _enable_wal(self, timeout_s: float) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+        # locked" at once (without its busy handler) when another process is doing the same, as
+        # when two sweeps start on a fresh store together. Retry until the timeout.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._con.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     # -- housekeeping -------------------------------------------------------------------------
     def close(self) -> None:
@@ -193,9 +218,18 @@ class Store:
                 " host, threads, case_key, status, started_at, record)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    result.result_id, result.run_id, result.suite, result.workload, result.kind,
-                    result.device, env.host, env.threads, result.case_key, result.status.value,
-                    result.started_at.isoformat(), result.model_dump_json(),
+                    result.result_id,
+                    result.run_id,
+                    result.suite,
+                    result.workload,
+                    result.kind,
+                    result.device,
+                    env.host,
+                    env.threads,
+                    result.case_key,
+                    result.status.value,
+                    result.started_at.isoformat(),
+                    result.model_dump_json(),
                 ),
             )
             if cur.rowcount:
@@ -203,8 +237,14 @@ class Store:
                 con.execute(
                     "INSERT OR IGNORE INTO runs (run_id, suite, device, host, threads, state,"
                     " started_at) VALUES (?, ?, ?, ?, ?, 'imported', ?)",
-                    (result.run_id, result.suite, result.device, env.host, env.threads,
-                     result.started_at.isoformat()),
+                    (
+                        result.run_id,
+                        result.suite,
+                        result.device,
+                        env.host,
+                        env.threads,
+                        result.started_at.isoformat(),
+                    ),
                 )
             return bool(cur.rowcount)
 
@@ -242,11 +282,15 @@ class Store:
         clauses: list[str] = []
         params: list[Any] = []
         if run:
-            clauses.append("(run_id = ? OR run_id LIKE ?)")
-            params += [run, f"{run}%"]
+            clauses.append(_PREFIX.format(col="run_id"))
+            params += [len(run), run]
         for col, val in (
-            ("suite", suite), ("device", device), ("workload", workload), ("kind", kind),
-            ("host", host), ("threads", threads),
+            ("suite", suite),
+            ("device", device),
+            ("workload", workload),
+            ("kind", kind),
+            ("host", host),
+            ("threads", threads),
         ):
             if val is not None and val != "":
                 clauses.append(f"{col} = ?")
@@ -259,8 +303,8 @@ class Store:
             clauses.append("status = ?")
             params.append(status)
         if ids:
-            clauses.append("(" + " OR ".join("result_id LIKE ?" for _ in ids) + ")")
-            params += [f"{i}%" for i in ids]
+            clauses.append("(" + " OR ".join(_PREFIX.format(col="result_id") for _ in ids) + ")")
+            params += [p for i in ids for p in (len(i), i)]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def query(
@@ -279,7 +323,8 @@ class Store:
 
     def get(self, result_id: str) -> Result:
         rows = self._con.execute(
-            "SELECT record FROM results WHERE result_id LIKE ? LIMIT 2", (f"{result_id}%",)
+            "SELECT record FROM results WHERE " + _PREFIX.format(col="result_id") + " LIMIT 2",
+            (len(result_id), result_id),
         ).fetchall()
         if not rows:
             raise StoreError(f"no result with id {result_id!r} in {self.path}")
@@ -293,8 +338,10 @@ class Store:
             raise StoreError("refusing to delete every result: give ids or a filter")
         with self._write() as con:
             n = con.execute(f"DELETE FROM results{where}", params).rowcount
-            con.execute("DELETE FROM runs WHERE run_id NOT IN (SELECT DISTINCT run_id FROM results)"
-                        " AND state != 'running'")
+            con.execute(
+                "DELETE FROM runs WHERE run_id NOT IN (SELECT DISTINCT run_id FROM results)"
+                " AND state != 'running'"
+            )
         return int(n)
 
     def _load(self, text: str) -> Result:

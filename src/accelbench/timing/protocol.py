@@ -21,8 +21,9 @@ from accelbench.timing.stats import Summary, ci95_half_width, summarize
 
 class MeasureSettings(BaseModel):
     """How to time one case. ``fixed`` runs exactly ``iterations``; ``adaptive`` runs at least
-    ``iterations`` and keeps going until the 95% CI half-width is within ``target_rel_ci`` of the
-    mean, ``time_budget_s`` of timed work is spent, or ``max_iterations`` is reached."""
+    ``iterations`` (capped by ``max_iterations``) and keeps going until the 95% CI half-width is
+    within ``target_rel_ci`` of the mean, ``time_budget_s`` of timed work is spent, or
+    ``max_iterations`` is reached."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -92,7 +93,7 @@ def measure(
             stop_reason=f"fixed count of {s.iterations} iterations",
         )
 
-    samples, wall = _timed(fn, device, s.iterations)
+    samples, wall = _timed(fn, device, min(s.iterations, s.max_iterations))
     while True:
         mean = sum(samples) / len(samples)
         rel = ci95_half_width(samples) / mean if mean > 0 else math.inf

@@ -110,8 +110,11 @@ def throughput_metrics(
     peak = ctx.info.peak.peak_flops(dtype) if ctx.info.peak else None
     if peak:
         metrics["utilisation_datasheet"] = Metric(value=100 * achieved / peak, unit="%")
-        used["datasheet_peak"] = {"name": ctx.info.peak.name, "flops": peak,  # type: ignore[union-attr]
-                                  "source": ctx.info.peak.source}  # type: ignore[union-attr]
+        used["datasheet_peak"] = {
+            "name": ctx.info.peak.name,
+            "flops": peak,  # type: ignore[union-attr]
+            "source": ctx.info.peak.source,
+        }  # type: ignore[union-attr]
     else:
         why = ctx.info.peak_unavailable_reason or f"the datasheet entry has no {dtype} figure"
         metrics["utilisation_datasheet"] = Metric.missing("%", why)

@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from accelbench.devices.base import torch_dtype
 from accelbench.results.schema import Metric
 from accelbench.timing.protocol import measure
-from accelbench.workloads.base import WORKLOADS, CaseOutput, RunContext, Workload, throughput_metrics
+from accelbench.workloads.base import (
+    WORKLOADS,
+    CaseOutput,
+    RunContext,
+    Workload,
+    throughput_metrics,
+)
 
 Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
 
@@ -79,7 +85,10 @@ class Gemm(Workload):
             meas = measure(fn, ctx.device, ctx.measure)
         elem = torch_dtype(dtype).itemsize
         metrics, used = throughput_metrics(
-            flops=gemm_flops(m, n, k), min_bytes=gemm_min_bytes(m, n, k, elem), m=meas, ctx=ctx,
+            flops=gemm_flops(m, n, k),
+            min_bytes=gemm_min_bytes(m, n, k, elem),
+            m=meas,
+            ctx=ctx,
             dtype=dtype,
         )
         return CaseOutput(metrics=metrics, measurement=meas, config={"peaks_used": used})

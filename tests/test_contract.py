@@ -1,0 +1,103 @@
+"""Every registered workload kind honours the workload contract on the fake device.
+
+New kinds are picked up from the registry automatically: a workload that registers itself is
+tested here without editing this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from accelbench.devices.fake import FakeDevice
+from accelbench.results.schema import Result, Status
+from accelbench.timing.protocol import MeasureSettings
+from accelbench.workloads import WORKLOADS, RunContext
+from accelbench.workloads.base import MeasuredPeak
+
+# The smallest valid params for each kind: a new kind must add an entry (the test below fails
+# until it does, so no workload escapes the contract).
+SMALL_PARAMS: dict[str, dict[str, Any]] = {
+    "gemm": {"sizes": [8, 16], "dtypes": ["float32", "bfloat16"]},
+    "peak-gemm": {"sizes": [16, 32], "dtypes": ["float32"]},
+}
+
+
+def test_every_kind_has_small_params() -> None:
+    assert sorted(SMALL_PARAMS) == WORKLOADS.names()
+
+
+@pytest.mark.parametrize("kind", WORKLOADS.names())
+def test_workload_contract(kind: str) -> None:
+    cls = WORKLOADS.get(kind)
+    wl = cls.from_dict(SMALL_PARAMS[kind])
+    cases = wl.cases()
+    assert cases, "a workload must expand to at least one case"
+    for case in cases:
+        assert isinstance(cls.describe(case), str) and cls.describe(case)
+        assert all(isinstance(k, str) for k in case)
+    dev = FakeDevice(durations=[1e-3])
+    ctx = RunContext(
+        device=dev,
+        info=dev.info(),
+        measure=MeasureSettings(warmup=1, iterations=3),
+        measured_peak=lambda dtype: MeasuredPeak(1e12, "peak-id"),
+    )
+    with dev.case_scope():
+        out = wl.run_case(cases[0], ctx)
+    assert out.status is Status.OK
+    assert out.measurement is not None and out.measurement.samples_s == [1e-3] * 3
+    for name, metric in out.metrics.items():
+        assert metric.value is not None or metric.unavailable, name
+        assert metric.unit, name
+
+
+def test_gemm_metrics_follow_from_the_samples() -> None:
+    """With a scripted 1 ms per iteration, every derived metric is known exactly."""
+    wl = WORKLOADS.get("gemm").from_dict({"sizes": [64], "dtypes": ["float32"]})
+    dev = FakeDevice(durations=[1e-3])
+    ctx = RunContext(
+        device=dev,
+        info=dev.info(),
+        measure=MeasureSettings(warmup=0, iterations=4),
+        measured_peak=lambda dtype: MeasuredPeak(2 * 64**3 / 1e-3 * 2, "peak-id"),
+    )
+    with dev.case_scope():
+        out = wl.run_case({"m": 64, "n": 64, "k": 64, "dtype": "float32"}, ctx)
+    m = {k: v.value for k, v in out.metrics.items()}
+    flops = 2 * 64**3
+    assert m["flops"] == flops and m["macs"] == 64**3
+    assert m["achieved_gflops"] == pytest.approx(flops / 1e-3 / 1e9)
+    assert m["min_bytes"] == 3 * 64 * 64 * 4
+    assert m["arithmetic_intensity"] == pytest.approx(flops / (3 * 64 * 64 * 4))
+    # Fake datasheet peak: 10 TFLOPS float32.
+    assert m["utilisation_datasheet"] == pytest.approx(100 * flops / 1e-3 / 10e12)
+    assert m["utilisation_measured"] == pytest.approx(50.0)
+    assert m["peak_memory"] is not None and m["peak_memory"] >= 3 * 64 * 64 * 4
+    assert out.config["peaks_used"]["measured_peak"]["result_id"] == "peak-id"
+
+
+def test_result_ids_are_stable_content_hashes() -> None:
+    from datetime import datetime, timezone
+
+    from accelbench.environment import collect_environment
+
+    dev = FakeDevice()
+    env = collect_environment(dev.info(), seed=0, threads=1)
+    t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    kw = dict(
+        run_id="r",
+        suite="s",
+        workload="w",
+        kind="gemm",
+        case={"m": 1},
+        device="fake:0",
+        status=Status.OK,
+        environment=env,
+        started_at=t,
+        finished_at=t,
+    )
+    a, b = Result(**kw), Result(**kw)
+    assert a.result_id == b.result_id and len(a.result_id) == 32
+    assert Result(**{**kw, "case": {"m": 2}}).result_id != a.result_id
