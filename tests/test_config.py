@@ -81,7 +81,7 @@ def test_bad_dtype_lists_the_choices(tmp_path: Path) -> None:
 
 def test_invalid_values_in_params(tmp_path: Path) -> None:
     msg = load_error(tmp_path, "name: t\nworkloads: [{name: g, kind: gemm, params: {sizes: [-4]}}]")
-    assert "workloads[0].params:" in msg and "positive" in msg
+    assert "workloads[0].params.sizes[0]: Input should be greater than 0 (got -4)" in msg
     msg = load_error(tmp_path, "name: t\nworkloads: [{name: g, kind: gemm, params: {}}]")
     assert "workloads[0].params:" in msg and "sizes" in msg
     assert "Value error," not in msg
@@ -227,3 +227,12 @@ def test_builtin_name_wins_over_a_local_file(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.chdir(tmp_path)
     (tmp_path / "quick").write_text("not: a suite")
     assert load_suite("quick").name == "quick"
+
+
+@pytest.mark.parametrize("value", ["true", '"256"', "2.5"])
+def test_sizes_are_strict_integers(tmp_path: Path, value: str) -> None:
+    """YAML `true` or a quoted number is a mistake to report, not a size to guess."""
+    msg = load_error(
+        tmp_path, f"name: t\nworkloads: [{{name: g, kind: gemm, params: {{sizes: [{value}]}}}}]"
+    )
+    assert "workloads[0].params.sizes[0]" in msg and "integer" in msg

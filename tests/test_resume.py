@@ -270,3 +270,14 @@ def test_sigint_stops_with_a_message_and_marks_the_run(tmp_path: Path) -> None:
     with Store(db) as st:
         (run,) = st.runs()
         assert run.state == "interrupted" and run.n_results == n
+
+
+def test_rerun_with_nothing_to_do_adds_no_run(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    suite = tiny_suite([8, 16])
+    run_suite(suite, device=FakeDevice(), db=db)
+    for _ in range(2):
+        again = run_suite(suite, device=FakeDevice(), db=db)
+        assert again.results == [] and again.skipped_already_stored == 2
+    with Store(db) as st:
+        assert [r.state for r in st.runs()] == ["complete"]

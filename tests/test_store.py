@@ -381,3 +381,55 @@ def test_id_and_run_prefixes_match_literally(tmp_path: Path, sample: list[Result
             assert st.count(ids=[rid.upper()]) == 0
         with pytest.raises(StoreError, match="no result"):
             st.get("%")
+
+
+# -- run ownership, atomic merge, real migration ---------------------------------------------------
+def test_a_live_run_in_another_process_is_not_joined(store: Store, sample: list[Result]) -> None:
+    host = sample[0].environment.host
+    store.start_run("live", "storetest", "fake:0", host, 1, {})
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as other:
+        try:
+            store._con.execute("UPDATE runs SET pid=? WHERE run_id='live'", (other.pid,))
+            assert store.resumable_run("storetest", "fake:0", host, 1) is None
+        finally:
+            other.kill()
+    other.wait()
+    # Its owner is gone (killed): now it is an abandoned run to resume.
+    assert store.resumable_run("storetest", "fake:0", host, 1) == "live"
+
+
+def test_add_many_is_all_or_nothing(tmp_path: Path, sample: list[Result]) -> None:
+    class Boom(Exception):
+        pass
+
+    def results_then_failure():
+        yield sample[0]
+        yield sample[1]
+        raise Boom
+
+    with Store(tmp_path / "a.db") as st:
+        with pytest.raises(Boom):
+            st.add_many(results_then_failure())
+        assert st.count() == 0
+        assert st.add_many(sample) == (len(sample), 0)
+
+
+def test_version_1_store_is_migrated_in_place(tmp_path: Path, sample: list[Result]) -> None:
+    """A store written by the first release (no runs.pid) opens, keeps its data, gains pid."""
+    path = tmp_path / "v1.db"
+    con = sqlite3.connect(path)
+    store_mod._migrate_0_to_1(con)
+    con.execute("PRAGMA user_version=1")
+    con.execute(
+        "INSERT INTO runs (run_id, suite, device, host, threads, state, started_at)"
+        " VALUES ('old', 's', 'cpu', 'h', 1, 'interrupted', '2026-01-01')"
+    )
+    con.commit()
+    con.close()
+    with Store(path) as st:
+        assert st.version == store_mod.STORE_VERSION == 2
+        assert st.resumable_run("s", "cpu", "h", 1) == "old"
+        st.add_many(sample)
+        assert st.count() == len(sample)
+    cols = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(runs)")]
+    assert "pid" in cols

@@ -210,6 +210,13 @@ def run_suite(
             skipped_already_stored=len(plan) - len(todo),
             wall_s=0.0,
         )
+        if not todo:  # everything is stored already: close a finished-but-unmarked run, add none
+            if resumed:
+                st.finish_run(run_id, "complete")
+            rep.start(run_id, len(plan), report.skipped_already_stored)
+            rep.finish()
+            report.wall_s = time.perf_counter() - t0
+            return report
         st.start_run(
             run_id,
             suite.name,

@@ -241,7 +241,7 @@ def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
                 "cases": len(rs),
                 **counts,
                 "best_gflops": best[0] if best else None,
-                "best_case": best[1].case if best else None,
+                "best_case": _describe(best[1]) if best else None,
                 "median_cv": cvs[len(cvs) // 2] if cvs else None,
                 "high_spread": sum(bool(r.summary and r.summary.high_spread) for r in ok),
             }
@@ -307,9 +307,7 @@ def run(
             "workload",
             "cases",
             "ok",
-            "oom",
-            "unsupported",
-            "error",
+            "not ok",
             "best GFLOP/s",
             "best case",
             "median CV",
@@ -318,20 +316,17 @@ def run(
         )
         for r in rows:
             best = f"{r['best_gflops']:.1f}" if r["best_gflops"] is not None else "-"
-            case = (
-                " ".join(f"{v}" for v in (r["best_case"] or {}).values() if not isinstance(v, list))
-                or "-"
+            failed = ", ".join(
+                f"{r[s.value]} {s.value}" for s in Status if s is not Status.OK and r[s.value]
             )
             cv = f"{r['median_cv']:.1%}" if r["median_cv"] is not None else "-"
             t.add_row(
                 r["workload"],
                 str(r["cases"]),
                 str(r["ok"]),
-                str(r["oom"]),
-                str(r["unsupported"]),
-                str(r["error"]),
+                failed or "0",
                 best,
-                case,
+                r["best_case"] or "-",
                 cv,
                 str(r["high_spread"]),
             )

@@ -39,7 +39,7 @@ def format_validation_error(exc: ValidationError, prefix: str) -> str:
         head = prefix
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; see `accelbench suites --help`)"
+        msg = "unknown key (check the spelling)"
     elif e["type"] != "missing" and "input" in e and not isinstance(e["input"], dict):
         given = repr(e["input"])
         if not isinstance(e["input"], list) or len(given) <= 60:  # a long list buries the message

@@ -9,6 +9,7 @@ record is kept as JSON; a few columns are copied out for filtering and resume.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,12 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import psutil
 from pydantic import ValidationError
 
 from accelbench.errors import StoreError
 from accelbench.results.schema import Result, Status, upgrade_record
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 
 
 def _run_script(con: sqlite3.Connection, script: str) -> None:
@@ -69,8 +71,13 @@ def _migrate_0_to_1(con: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_1_to_2(con: sqlite3.Connection) -> None:
+    # The process that owns a 'running' run, so a second sweep does not join a live one.
+    con.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
+
+
 # MIGRATIONS[v] upgrades a store at version v to v+1; the store runs them in order on open.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,11 @@ class RunRow:
 # A literal, case-sensitive prefix match (LIKE would treat '_' and '%' as wildcards and ignore
 # case, so a prefix could select other runs' results, e.g. for `results delete`).
 _PREFIX = "substr({col}, 1, ?) = ?"
+
+
+def _alive_elsewhere(pid: int | None) -> bool:
+    """Whether another live process on this host has this pid (pids can be reused: rare)."""
+    return pid is not None and pid != os.getpid() and psutil.pid_exists(pid)
 
 
 def _now() -> str:
@@ -178,10 +190,20 @@ class Store:
     ) -> None:
         with self._write() as con:
             con.execute(
-                "INSERT INTO runs (run_id, suite, device, host, threads, state, started_at, info)"
-                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)"
-                " ON CONFLICT(run_id) DO UPDATE SET state='running', finished_at=NULL",
-                (run_id, suite, device, host, threads, _now(), json.dumps(info, default=str)),
+                "INSERT INTO runs (run_id, suite, device, host, threads, state, started_at, info,"
+                " pid) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)"
+                " ON CONFLICT(run_id) DO UPDATE SET state='running', finished_at=NULL,"
+                " pid=excluded.pid",
+                (
+                    run_id,
+                    suite,
+                    device,
+                    host,
+                    threads,
+                    _now(),
+                    json.dumps(info, default=str),
+                    os.getpid(),
+                ),
             )
 
     def finish_run(self, run_id: str, state: str = "complete") -> None:
@@ -191,13 +213,20 @@ class Store:
             )
 
     def resumable_run(self, suite: str, device: str, host: str, threads: int) -> str | None:
-        """The latest unfinished run of this suite on this device, host and thread count."""
-        row = self._con.execute(
-            "SELECT run_id FROM runs WHERE suite=? AND device=? AND host=? AND threads=?"
-            " AND state IN ('running', 'interrupted') ORDER BY started_at DESC LIMIT 1",
+        """The latest unfinished run of this suite on this device, host and thread count.
+
+        A run still marked 'running' is resumable only when the process that owned it is gone
+        (killed or crashed); a live sweep in another process is left alone.
+        """
+        rows = self._con.execute(
+            "SELECT run_id, state, pid FROM runs WHERE suite=? AND device=? AND host=?"
+            " AND threads=? AND state IN ('running', 'interrupted') ORDER BY started_at DESC",
             (suite, device, host, threads),
-        ).fetchone()
-        return row[0] if row else None
+        ).fetchall()
+        for run_id, state, pid in rows:
+            if state == "interrupted" or not _alive_elsewhere(pid):
+                return str(run_id)
+        return None
 
     def runs(self) -> list[RunRow]:
         rows = self._con.execute(
@@ -211,51 +240,57 @@ class Store:
     # -- results ------------------------------------------------------------------------------
     def add(self, result: Result) -> bool:
         """Store one result in its own transaction; False if its id is already stored."""
-        env = result.environment
         with self._write() as con:
-            cur = con.execute(
-                "INSERT OR IGNORE INTO results (result_id, run_id, suite, workload, kind, device,"
-                " host, threads, case_key, status, started_at, record)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            return self._insert(con, result)
+
+    @staticmethod
+    def _insert(con: sqlite3.Connection, result: Result) -> bool:
+        env = result.environment
+        cur = con.execute(
+            "INSERT OR IGNORE INTO results (result_id, run_id, suite, workload, kind, device,"
+            " host, threads, case_key, status, started_at, record)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                result.result_id,
+                result.run_id,
+                result.suite,
+                result.workload,
+                result.kind,
+                result.device,
+                env.host,
+                env.threads,
+                result.case_key,
+                result.status.value,
+                result.started_at.isoformat(),
+                result.model_dump_json(),
+            ),
+        )
+        if cur.rowcount:
+            # A result from another machine brings its run along, marked as imported.
+            con.execute(
+                "INSERT OR IGNORE INTO runs (run_id, suite, device, host, threads, state,"
+                " started_at) VALUES (?, ?, ?, ?, ?, 'imported', ?)",
                 (
-                    result.result_id,
                     result.run_id,
                     result.suite,
-                    result.workload,
-                    result.kind,
                     result.device,
                     env.host,
                     env.threads,
-                    result.case_key,
-                    result.status.value,
                     result.started_at.isoformat(),
-                    result.model_dump_json(),
                 ),
             )
-            if cur.rowcount:
-                # A result from another machine brings its run along, marked as imported.
-                con.execute(
-                    "INSERT OR IGNORE INTO runs (run_id, suite, device, host, threads, state,"
-                    " started_at) VALUES (?, ?, ?, ?, ?, 'imported', ?)",
-                    (
-                        result.run_id,
-                        result.suite,
-                        result.device,
-                        env.host,
-                        env.threads,
-                        result.started_at.isoformat(),
-                    ),
-                )
-            return bool(cur.rowcount)
+        return bool(cur.rowcount)
 
     def add_many(self, results: Iterable[Result]) -> tuple[int, int]:
-        """Merge results (e.g. from another machine); returns (added, already present)."""
+        """Merge results (e.g. from another machine) in one transaction, all or nothing;
+        returns (added, already present)."""
         added = skipped = 0
-        for r in results:
-            if self.add(r):
-                added += 1
-            else:
-                skipped += 1
+        with self._write() as con:
+            for r in results:
+                if self._insert(con, r):
+                    added += 1
+                else:
+                    skipped += 1
         return added, skipped
 
     def ok_cases(self, suite: str, device: str, host: str, threads: int) -> set[tuple[str, str]]:

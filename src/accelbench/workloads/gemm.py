@@ -7,10 +7,10 @@ against it (and against the datasheet where the table has the device).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from accelbench.devices.base import torch_dtype
 from accelbench.results.schema import Metric
@@ -23,6 +23,8 @@ from accelbench.workloads.base import (
     throughput_metrics,
 )
 
+# Strict: YAML `true` or "256" is a mistake to report, not a size to guess.
+Dim = Annotated[int, Strict(), Field(gt=0)]
 Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
 
 
@@ -49,16 +51,14 @@ def _gemm_callable(m: int, n: int, k: int, dtype: str, ctx: RunContext) -> Any:
 class GemmParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sizes: list[int] = Field(default_factory=list, description="square m = n = k")
-    shapes: list[tuple[int, int, int]] = Field(default_factory=list, description="(m, n, k)")
+    sizes: list[Dim] = Field(default_factory=list, description="square m = n = k")
+    shapes: list[tuple[Dim, Dim, Dim]] = Field(default_factory=list, description="(m, n, k)")
     dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> GemmParams:
         if not self.sizes and not self.shapes:
             raise ValueError("give at least one of 'sizes' or 'shapes'")
-        if any(v < 1 for v in self.sizes) or any(v < 1 for s in self.shapes for v in s):
-            raise ValueError("matrix dimensions must be positive")
         return self
 
 
@@ -97,7 +97,7 @@ class Gemm(Workload):
 class PeakGemmParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sizes: list[int] = Field(default=[2048, 4096], min_length=1)
+    sizes: list[Dim] = Field(default=[2048, 4096], min_length=1)
     dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
 
 

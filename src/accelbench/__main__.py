@@ -1,0 +1,5 @@
+"""``python -m accelbench`` runs the CLI."""
+
+from accelbench.cli import main
+
+main()
