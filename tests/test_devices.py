@@ -38,7 +38,7 @@ from accelbench.devices.mps import MpsDevice
 from accelbench.devices.npu import NpuDevice
 from accelbench.devices.specs import builtin_peaks
 from accelbench.devices.xpu import XpuDevice
-from accelbench.errors import ConfigError, DeviceError, UserError
+from accelbench.errors import ConfigError, DeviceError, Unsupported, UserError
 from accelbench.timing.protocol import MeasureSettings, measure
 
 GiB = 1 << 30
@@ -956,3 +956,14 @@ def test_default_device_is_cpu_without_accelerators(monkeypatch: pytest.MonkeyPa
             absent = Probe(kind=name, available=False, reason="absent in this test")
             monkeypatch.setattr(cls, "probe", classmethod(lambda c, p=absent: p))
     assert default_device_spec() == "cpu"
+
+
+def test_autocast_region_runs_in_the_reduced_precision() -> None:
+    from accelbench.devices.fake import FakeDevice
+
+    dev = FakeDevice(dtypes=["float32", "bfloat16"])
+    a = torch.randn(8, 8)
+    with dev.autocast("bfloat16"):
+        assert (a @ a).dtype == torch.bfloat16
+    with pytest.raises(Unsupported, match="float16"):
+        dev.autocast("float16")

@@ -197,6 +197,7 @@ class RichReporter:
             transient=False,
         )
         self.task: Any = None
+        self.seen: set[str] = set()
 
     def start(self, run_id: str, total: int, already_done: int) -> None:
         self.console.print(
@@ -211,7 +212,10 @@ class RichReporter:
 
     def case_finished(self, result: Result) -> None:
         if result.status is not Status.OK:
-            msg = (result.message or "")[:100]
+            msg = result.message or ""
+            if msg in self.seen:
+                msg = "same reason as above"
+            self.seen.add(result.message or "")
             self.progress.console.print(
                 f"  {result.status.value}: {result.workload} {_describe(result)}: {msg}",
                 markup=False,

@@ -268,6 +268,14 @@ class BaseDevice:
     def autocast_dtypes(self) -> list[str]:
         return [d for d in ("float16", "bfloat16") if self.dtype_support(d)[0]]
 
+    def autocast(self, dtype: str) -> contextlib.AbstractContextManager[Any]:
+        """Mixed-precision region for this device; Unsupported where it cannot autocast."""
+        from accelbench.errors import Unsupported
+
+        if dtype not in self.autocast_dtypes():
+            raise Unsupported(f"{self.kind} cannot autocast to {dtype}")
+        return torch.autocast(device_type=self.torch_device.type, dtype=DTYPES[dtype])
+
     @contextlib.contextmanager
     def precision(self, dtype: str) -> Iterator[None]:
         """Set float32 matmul math explicitly for the region: strict IEEE unless ``tfloat32``.
