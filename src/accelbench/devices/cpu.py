@@ -8,6 +8,7 @@ throughput scales with it. CPU peaks are not tabulated; they are measured (``pea
 from __future__ import annotations
 
 import platform
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -41,6 +42,24 @@ def cpu_details() -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=1)
+def _cpu_math_libraries() -> dict[str, str]:
+    """Versions of the kernels' libraries (oneDNN, MKL, OpenBLAS) from torch's build config:
+    the same torch version can time very differently with a different BLAS."""
+    config = torch.__config__.show()
+    found = {}
+    patterns = {
+        "onednn": r"MKL-DNN v([\w.]+)",
+        "mkl": r"Math Kernel Library Version ([\w.-]+)",
+        "blas": r"BLAS_INFO=(\w+)",
+    }
+    for name, pat in patterns.items():
+        m = re.search(pat, config)
+        if m:
+            found[name] = m.group(1)
+    return found
+
+
 @DEVICES.register("cpu")
 class CpuDevice(BaseDevice):
     kind = "cpu"
@@ -67,10 +86,7 @@ class CpuDevice(BaseDevice):
 
     def runtime_versions(self) -> dict[str, str]:
         v = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
-        if torch.backends.mkldnn.is_available():
-            v["onednn"] = "available"
-        if torch.backends.mkl.is_available():
-            v["mkl"] = "available"
+        v.update(_cpu_math_libraries())
         v["openmp"] = str(torch.backends.openmp.is_available())
         return v
 
