@@ -509,6 +509,8 @@ class FakeCuda:
         self.emptied = 0
         self.capturing = False
         self.replays = 0
+        self.current = 0  # torch.cuda.current_device()
+        self.recorded_on: list[int] = []  # the device of the stream each event was recorded on
 
     def run(self, seconds: float) -> None:
         """Queue work that takes ``seconds`` of device time."""
@@ -524,14 +526,26 @@ class FakeCuda:
 
             def record(self, stream: Any = None) -> None:
                 self.t = state.clock_s
+                state.recorded_on.append(state.current if stream is None else stream.device)
 
             def elapsed_time(self, end: Event) -> float:
                 assert self.t is not None and end.t is not None
                 return (end.t - self.t) * 1e3  # milliseconds, like CUDA
 
         class Stream:
+            def __init__(self, device: int | None = None) -> None:
+                self.device = state.current if device is None else device
+
             def wait_stream(self, other: Any) -> None:
                 pass
+
+        @contextlib.contextmanager
+        def device(i: int) -> Iterator[None]:
+            previous, state.current = state.current, i
+            try:
+                yield
+            finally:
+                state.current = previous
 
         class CUDAGraph:
             def replay(self) -> None:
@@ -581,7 +595,8 @@ class FakeCuda:
             "reset_peak_memory_stats": reset_peak_memory_stats,
             "empty_cache": empty_cache,
             "Stream": Stream,
-            "current_stream": lambda: Stream(),
+            "current_stream": lambda i=None: Stream(i),
+            "device": device,
             "stream": lambda s: contextlib.nullcontext(),
             "CUDAGraph": CUDAGraph,
             "graph": graph,
@@ -725,6 +740,12 @@ def test_cuda_sync_events_and_memory(fake_cuda: FakeCuda) -> None:
     assert fake_cuda.resets == [1] and dev.peak_memory_bytes() == 0
     dev.empty_cache()
     assert fake_cuda.emptied == 1
+    # Recorded on cuda:1's stream although cuda:0 is the current device: a bare record()
+    # would have timed an idle GPU 0.
+    assert fake_cuda.current == 0 and fake_cuda.recorded_on == [1, 1]
+    with dev.case_scope():
+        assert fake_cuda.current == 1  # the workload's default device inside a case
+    assert fake_cuda.current == 0
 
 
 def test_cuda_measure_uses_device_events(fake_cuda: FakeCuda) -> None:

@@ -104,23 +104,32 @@ class PerfCounterTimer:
 
 
 class EventTimer:
-    """A pair of device events recorded on the current stream; read after synchronising.
+    """A pair of device events recorded on the device's current stream; read after a sync.
 
     Recording events instead of host timestamps measures device execution without adding a
-    host-device synchronisation to every iteration.
+    host-device synchronisation to every iteration. The stream is named explicitly: a bare
+    ``record()`` uses the *current device's* stream, which is device 0 unless someone switched,
+    so timing ``cuda:1`` that way would time an idle GPU.
     """
 
-    __slots__ = ("_end", "_start")
+    __slots__ = ("_end", "_start", "_stream")
 
-    def __init__(self, event_cls: Any) -> None:
+    def __init__(self, event_cls: Any, stream: Any = None) -> None:
         self._start = event_cls(enable_timing=True)
         self._end = event_cls(enable_timing=True)
+        self._stream = stream
 
     def start(self) -> None:
-        self._start.record()
+        if self._stream is None:
+            self._start.record()
+        else:
+            self._start.record(self._stream)
 
     def stop(self) -> None:
-        self._end.record()
+        if self._stream is None:
+            self._end.record()
+        else:
+            self._end.record(self._stream)
 
     def seconds(self) -> float:
         return float(self._start.elapsed_time(self._end)) / 1e3
@@ -351,7 +360,18 @@ class TorchAcceleratorDevice(BaseDevice):
         self.module().synchronize(self.index)
 
     def new_timer(self) -> IntervalTimer:
-        return EventTimer(self.module().Event)
+        mod = self.module()
+        stream = mod.current_stream(self.index) if hasattr(mod, "current_stream") else None
+        return EventTimer(mod.Event, stream)
+
+    @contextlib.contextmanager
+    def case_scope(self) -> Iterator[None]:
+        """Also make this device current, so default streams, events and graph capture used
+        by the workload belong to ``kind:index`` and not to device 0."""
+        select = getattr(self.module(), "device", None)
+        with select(self.index) if select is not None else contextlib.nullcontext():
+            with super().case_scope():
+                yield
 
     def reset_peak_memory(self) -> None:
         self.module().reset_peak_memory_stats(self.index)

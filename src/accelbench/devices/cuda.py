@@ -111,6 +111,10 @@ class CudaDevice(TorchAcceleratorDevice):
 
     def graph_callable(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Capture ``fn`` once into a CUDA graph; replays skip per-kernel launch overhead."""
+        with torch.cuda.device(self.index):
+            return self._capture(fn)
+
+    def _capture(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
