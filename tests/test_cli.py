@@ -212,8 +212,8 @@ def test_run_twice_skips_and_no_resume_measures_again(filled_db, suite_file: Pat
     db, first = filled_db
     code, out, err = cli(capsys, "run", str(suite_file), "--device", "fake", "--db", str(db))
     assert code == 0
-    assert "4 already stored as ok (skipped)" in err
-    assert "0 results stored" in flat(out) and "4 already stored were skipped" in flat(out)
+    assert "nothing to do: all 4 cases are already stored" in flat(err)
+    assert f"4 results already in {db} (runs: {first['run_id']})" in flat(out)
     code, out, _ = cli(
         capsys, "run", str(suite_file), "--device", "fake", "--db", str(db), "--no-resume", "--json"
     )

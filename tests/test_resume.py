@@ -245,7 +245,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     assert report["run_id"] == run.run_id  # it resumed the killed run
     assert report["skipped_already_stored"] == n_before
     assert len(report["results"]) == len(SLOW_SIZES) - n_before
-    assert f"{n_before} already stored as ok (skipped)" in done.stderr
+    assert f"{n_before} already stored (skipped)" in done.stderr
     after = stored(db)
     assert len(after) == len(SLOW_SIZES)
     assert {r.result_id for r in before} <= {r.result_id for r in after}
@@ -281,3 +281,69 @@ def test_rerun_with_nothing_to_do_adds_no_run(tmp_path: Path) -> None:
         assert again.results == [] and again.skipped_already_stored == 2
     with Store(db) as st:
         assert [r.state for r in st.runs()] == ["complete"]
+
+
+# -- what counts as done -------------------------------------------------------------------------
+def test_resumed_run_never_stores_a_case_twice(tmp_path: Path) -> None:
+    """Unsupported and oom outcomes in the interrupted run are not measured again in it."""
+    db = tmp_path / "r.db"
+    suite = tiny_suite([16, 2048, 32], ["float16", "float32"])
+    rec = Recorder()
+
+    def interrupt() -> BaseException | None:
+        return KeyboardInterrupt() if len(rec.finished) == 5 else None
+
+    dev = FakeDevice(memory_bytes=8 * MiB, dtypes=["float32"], fail_when=interrupt)
+    first = run_suite(suite, device=dev, db=db, reporter=rec)
+    assert first.interrupted
+    statuses = [r.status.value for r in first.results]
+    assert statuses == ["unsupported"] * 3 + ["ok", "oom"]
+    resumed = run_suite(suite, device=FakeDevice(memory_bytes=8 * MiB, dtypes=["float32"]), db=db)
+    assert resumed.run_id == first.run_id and resumed.skipped_already_stored == 5
+    assert [(r.case["m"], r.status.value) for r in resumed.results] == [(32, "ok")]
+    in_run = Counter((r.workload, r.case_key) for r in stored(db))
+    assert len(in_run) == 6 and max(in_run.values()) == 1
+
+
+def test_unsupported_is_final_but_oom_is_retried_by_the_next_run(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    suite = tiny_suite([16, 2048], ["float32", "float16"])
+    make = lambda: FakeDevice(memory_bytes=8 * MiB, dtypes=["float32"])  # noqa: E731
+    run_suite(suite, device=make(), db=db)
+    again = run_suite(suite, device=make(), db=db)
+    assert [(r.case["m"], r.case["dtype"], r.status.value) for r in again.results] == [
+        (2048, "float32", "oom")
+    ]
+    assert again.skipped_already_stored == 3
+
+
+def test_changed_measurement_settings_are_measured_again(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    run_suite(tiny_suite([8, 16]), device=FakeDevice(), db=db)
+    other = tiny_suite([8, 16], measure={"mode": "fixed", "warmup": 0, "iterations": 7})
+    report = run_suite(other, device=FakeDevice(), db=db)
+    assert report.skipped_already_stored == 0 and len(report.results) == 2
+    assert all(r.summary is not None and r.summary.n == 7 for r in report.results)
+
+
+def test_imported_results_do_not_count_as_measured_here(tmp_path: Path) -> None:
+    """A merged result from another machine with the same host name is not skipped."""
+    other_db, db = tmp_path / "other.db", tmp_path / "mine.db"
+    suite = tiny_suite([8])
+    theirs = run_suite(suite, device=FakeDevice(), db=other_db).results
+    with Store(db) as st:
+        assert st.add_many(theirs) == (1, 0)
+    mine = run_suite(suite, device=FakeDevice(), db=db)
+    assert mine.skipped_already_stored == 0 and len(mine.results) == 1
+
+
+def test_a_second_sweep_on_a_busy_device_is_refused(tmp_path: Path) -> None:
+    from accelbench.api import device_lock
+    from accelbench.errors import DeviceError
+
+    db = tmp_path / "r.db"
+    with device_lock("fake:0"), pytest.raises(DeviceError, match=r"busy.*pid \d+"):
+        run_suite(tiny_suite([8]), device=FakeDevice(), db=db)
+    assert len(stored(db)) == 0
+    # Released when the holder finishes: the sweep runs now.
+    assert len(run_suite(tiny_suite([8]), device=FakeDevice(), db=db).results) == 1

@@ -8,10 +8,13 @@ thread count.
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +26,7 @@ from accelbench.config import Suite, measure_for
 from accelbench.devices import BaseDevice, make_device
 from accelbench.devices.specs import PeakSpec
 from accelbench.environment import collect_environment
-from accelbench.errors import Unsupported, UserError
+from accelbench.errors import DeviceError, Unsupported, UserError
 from accelbench.results.schema import Environment, Metric, Result, Status, case_key
 from accelbench.results.store import Store
 from accelbench.workloads import WORKLOADS, CaseOutput, RunContext, Workload
@@ -31,14 +34,14 @@ from accelbench.workloads.base import MeasuredPeak
 
 
 class Reporter(Protocol):
-    def start(self, run_id: str, total: int, already_done: int) -> None: ...
+    def start(self, run_id: str | None, total: int, already_done: int) -> None: ...
     def case_started(self, description: str) -> None: ...
     def case_finished(self, result: Result) -> None: ...
     def finish(self) -> None: ...
 
 
 class _Silent:
-    def start(self, run_id: str, total: int, already_done: int) -> None: ...
+    def start(self, run_id: str | None, total: int, already_done: int) -> None: ...
     def case_started(self, description: str) -> None: ...
     def case_finished(self, result: Result) -> None: ...
     def finish(self) -> None: ...
@@ -46,7 +49,8 @@ class _Silent:
 
 @dataclass
 class RunReport:
-    run_id: str
+    run_id: str | None
+    """None when every case was already stored and nothing ran."""
     suite: str
     device: str
     db: str
@@ -55,6 +59,8 @@ class RunReport:
     wall_s: float
     results: list[Result] = field(default_factory=list)
     interrupted: bool = False
+    stored_in_runs: list[str] = field(default_factory=list)
+    """Runs that hold the cases this invocation skipped."""
 
 
 def set_threads(threads: int | None) -> int:
@@ -64,6 +70,41 @@ def set_threads(threads: int | None) -> int:
             raise UserError(f"--threads {threads}: expected a positive integer")
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+@contextmanager
+def device_lock(spec: str) -> Iterator[None]:
+    """Hold this host's lock on a device for the length of a sweep.
+
+    Two sweeps on one device distort each other's timings while both store 'ok' numbers, so
+    the second is refused with the first one's pid. The kernel drops the lock when its holder
+    dies, so a killed sweep never leaves a stale lock. (No-op where ``fcntl`` is missing.)
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder = Path(tempfile.gettempdir()) / "accelbench-locks"
+    folder.mkdir(exist_ok=True)
+    with (folder / f"{spec.replace(':', '_')}.lock").open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "unknown"
+            raise DeviceError(
+                f"--device {spec}: busy, another accelbench run (pid {owner}) is measuring on "
+                "it; two sweeps on one device distort each other's timings, so wait for it"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def new_run_id(suite: str) -> str:
@@ -93,6 +134,37 @@ def _measured_peak_lookup(
         )
 
     return lookup
+
+
+# Outcomes that answer a case for good on this device and software: measured, or impossible.
+# oom and error are retried by the next run (a smaller neighbour, a fixed driver).
+FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
+
+
+def _already_done(
+    st: Store,
+    suite: str,
+    device: str,
+    host: str,
+    threads: int,
+    resumed_run: str | None,
+    plan: list[tuple[str, Workload, dict[str, Any], Any]],
+) -> dict[tuple[str, str], str]:
+    """(workload, case_key) -> run holding it, for the cases a resumed invocation skips.
+
+    Skipped: a case with a final outcome measured under the same measurement settings (a
+    changed protocol is a new measurement), and any case the resumed run already holds, so
+    continuing a run never stores a case twice in it.
+    """
+    settings = {(name, case_key(case)): ms.model_dump() for name, _, case, ms in plan}
+    done: dict[tuple[str, str], str] = {}
+    for run_id, workload, key, status, measure_cfg in st.stored_cases(suite, device, host, threads):
+        wanted = settings.get((workload, key))
+        if wanted is None:
+            continue
+        if run_id == resumed_run or (status in FINAL_STATUSES and measure_cfg == wanted):
+            done.setdefault((workload, key), run_id)
+    return done
 
 
 def _error_message(exc: BaseException) -> str:
@@ -191,75 +263,85 @@ def run_suite(
     st = store or Store(db)
     t0 = time.perf_counter()
     try:
-        run_id = (resume and st.resumable_run(suite.name, dev.spec, env.host, n_threads)) or None
-        resumed = run_id is not None
-        run_id = run_id or new_run_id(suite.name)
-        done = st.ok_cases(suite.name, dev.spec, env.host, n_threads) if resume else set()
-        plan: list[tuple[str, Workload, dict[str, Any], Any]] = []
-        for spec in suite.workloads:
-            wl = WORKLOADS.get(spec.kind).from_dict(spec.params)
-            ms = measure_for(suite, spec)
-            plan.extend((spec.name, wl, c, ms) for c in wl.cases())
-        todo = [p for p in plan if (p[0], case_key(p[2])) not in done]
-        report = RunReport(
-            run_id=run_id,
-            suite=suite.name,
-            device=dev.spec,
-            db=str(st.path),
-            resumed=resumed,
-            skipped_already_stored=len(plan) - len(todo),
-            wall_s=0.0,
-        )
-        if not todo:  # everything is stored already: close a finished-but-unmarked run, add none
-            if resumed:
-                st.finish_run(run_id, "complete")
+        with device_lock(dev.spec):
+            run_id = (
+                resume and st.resumable_run(suite.name, dev.spec, env.host, n_threads)
+            ) or None
+            resumed = run_id is not None
+            plan: list[tuple[str, Workload, dict[str, Any], Any]] = []
+            for spec in suite.workloads:
+                wl = WORKLOADS.get(spec.kind).from_dict(spec.params)
+                ms = measure_for(suite, spec)
+                plan.extend((spec.name, wl, c, ms) for c in wl.cases())
+            done: dict[tuple[str, str], str] = {}
+            if resume:
+                done = _already_done(st, suite.name, dev.spec, env.host, n_threads, run_id, plan)
+            todo = [p for p in plan if (p[0], case_key(p[2])) not in done]
+            report = RunReport(
+                run_id=run_id,
+                suite=suite.name,
+                device=dev.spec,
+                db=str(st.path),
+                resumed=resumed,
+                skipped_already_stored=len(plan) - len(todo),
+                wall_s=0.0,
+                stored_in_runs=sorted(set(done.values())),
+            )
+            if (
+                not todo
+            ):  # everything is stored already: close a finished-but-unmarked run, add none
+                if run_id is not None:
+                    st.finish_run(run_id, "complete")
+                report.run_id = None
+                rep.start(None, len(plan), report.skipped_already_stored)
+                rep.finish()
+                report.wall_s = time.perf_counter() - t0
+                return report
+            run_id = run_id or new_run_id(suite.name)
+            report.run_id = run_id
+            st.start_run(
+                run_id,
+                suite.name,
+                dev.spec,
+                env.host,
+                n_threads,
+                {"device": info.model_dump(mode="json"), "suite": suite.model_dump(mode="json")},
+            )
+            run_peaks: dict[str, MeasuredPeak] = {}
+            lookup = _measured_peak_lookup(st, dev.spec, env, run_peaks)
             rep.start(run_id, len(plan), report.skipped_already_stored)
-            rep.finish()
-            report.wall_s = time.perf_counter() - t0
-            return report
-        st.start_run(
-            run_id,
-            suite.name,
-            dev.spec,
-            env.host,
-            n_threads,
-            {"device": info.model_dump(mode="json"), "suite": suite.model_dump(mode="json")},
-        )
-        run_peaks: dict[str, MeasuredPeak] = {}
-        lookup = _measured_peak_lookup(st, dev.spec, env, run_peaks)
-        rep.start(run_id, len(plan), report.skipped_already_stored)
-        try:
-            for wl_name, wl, case, ms in todo:
-                rep.case_started(f"{wl_name}: {wl.describe(case)}")
-                ctx = RunContext(device=dev, info=info, measure=ms, measured_peak=lookup)
-                result = run_case(
-                    wl,
-                    wl_name,
-                    case,
-                    ctx,
-                    suite=suite,
-                    run_id=run_id,
-                    env=env,
-                    measure_cfg=ms.model_dump(),
-                )
-                st.add(result)
-                report.results.append(result)
-                if result.kind == "peak-gemm" and result.status is Status.OK:
-                    run_peaks[case["dtype"]] = MeasuredPeak(
-                        result.metric("peak_gflops") * 1e9,
-                        result.result_id,  # type: ignore[operator]
+            try:
+                for wl_name, wl, case, ms in todo:
+                    rep.case_started(f"{wl_name}: {wl.describe(case)}")
+                    ctx = RunContext(device=dev, info=info, measure=ms, measured_peak=lookup)
+                    result = run_case(
+                        wl,
+                        wl_name,
+                        case,
+                        ctx,
+                        suite=suite,
+                        run_id=run_id,
+                        env=env,
+                        measure_cfg=ms.model_dump(),
                     )
-                rep.case_finished(result)
-        except KeyboardInterrupt:
-            st.finish_run(run_id, "interrupted")
-            report.interrupted = True
-            report.wall_s = time.perf_counter() - t0
+                    st.add(result)
+                    report.results.append(result)
+                    if result.kind == "peak-gemm" and result.status is Status.OK:
+                        run_peaks[case["dtype"]] = MeasuredPeak(
+                            result.metric("peak_gflops") * 1e9,
+                            result.result_id,  # type: ignore[operator]
+                        )
+                    rep.case_finished(result)
+            except KeyboardInterrupt:
+                st.finish_run(run_id, "interrupted")
+                report.interrupted = True
+                report.wall_s = time.perf_counter() - t0
+                rep.finish()
+                return report
+            st.finish_run(run_id, "complete")
             rep.finish()
+            report.wall_s = time.perf_counter() - t0
             return report
-        st.finish_run(run_id, "complete")
-        rep.finish()
-        report.wall_s = time.perf_counter() - t0
-        return report
     finally:
         if own_store:
             st.close()

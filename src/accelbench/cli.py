@@ -199,10 +199,16 @@ class RichReporter:
         self.task: Any = None
         self.seen: set[str] = set()
 
-    def start(self, run_id: str, total: int, already_done: int) -> None:
+    def start(self, run_id: str | None, total: int, already_done: int) -> None:
+        if run_id is None:
+            self.console.print(
+                f"nothing to do: all {total} cases are already stored "
+                "(--no-resume measures them again)"
+            )
+            return
         self.console.print(
             f"run {run_id}: {total} cases"
-            + (f", {already_done} already stored as ok (skipped)" if already_done else "")
+            + (f", {already_done} already stored (skipped)" if already_done else "")
         )
         self.progress.start()
         self.task = self.progress.add_task("starting", total=total, completed=already_done)
@@ -224,7 +230,8 @@ class RichReporter:
         self.progress.advance(self.task)
 
     def finish(self) -> None:
-        self.progress.stop()
+        if self.task is not None:
+            self.progress.stop()
 
 
 def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
@@ -280,11 +287,13 @@ def run(
     from accelbench.config import load_suite
     from accelbench.devices import default_device_spec
 
+    if device is not None and not device.strip():
+        raise UserError("--device: empty; expected cpu, cuda[:N], npu[:N], mps, xpu[:N] or fake")
     s = load_suite(suite)
     reporter = RichReporter(err)
     report = run_suite(
         s,
-        device=device or default_device_spec(),
+        device=device if device is not None else default_device_spec(),
         db=db,
         threads=threads,
         resume=resume,
@@ -302,10 +311,14 @@ def run(
                 "wall_s": report.wall_s,
                 "interrupted": report.interrupted,
                 "skipped_already_stored": report.skipped_already_stored,
+                "stored_in_runs": report.stored_in_runs,
                 "workloads": rows,
                 "results": [r.result_id for r in report.results],
             }
         )
+    elif report.run_id is None:
+        runs = ", ".join(report.stored_in_runs)
+        out.print(f"{report.skipped_already_stored} results already in {report.db} (runs: {runs})")
     else:
         t = Table(
             "workload",

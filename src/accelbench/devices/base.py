@@ -369,9 +369,9 @@ class TorchAcceleratorDevice(BaseDevice):
         """Also make this device current, so default streams, events and graph capture used
         by the workload belong to ``kind:index`` and not to device 0."""
         select = getattr(self.module(), "device", None)
-        with select(self.index) if select is not None else contextlib.nullcontext():
-            with super().case_scope():
-                yield
+        current = select(self.index) if select is not None else contextlib.nullcontext()
+        with current, super().case_scope():
+            yield
 
     def reset_peak_memory(self) -> None:
         self.module().reset_peak_memory_stats(self.index)

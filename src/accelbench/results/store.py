@@ -302,6 +302,20 @@ class Store:
         ).fetchall()
         return {(w, k) for w, k in rows}
 
+    def stored_cases(
+        self, suite: str, device: str, host: str, threads: int
+    ) -> list[tuple[str, str, str, str, dict[str, Any]]]:
+        """(run_id, workload, case_key, status, measure settings) of every result measured here
+        for this suite, device, host and thread count. Imported runs are left out: a result
+        from another machine that shares a host name is not a measurement of this one."""
+        rows = self._con.execute(
+            "SELECT run_id, workload, case_key, status, json_extract(record, '$.config.measure')"
+            " FROM results WHERE suite=? AND device=? AND host=? AND threads=? AND run_id IN"
+            " (SELECT run_id FROM runs WHERE state != 'imported')",
+            (suite, device, host, threads),
+        ).fetchall()
+        return [(r, w, k, st, json.loads(m) if m else {}) for r, w, k, st, m in rows]
+
     def _where(
         self,
         run: str | None = None,
