@@ -199,8 +199,52 @@ def test_newer_record_in_an_export_is_a_clear_error(results: list[Result], tmp_p
     data["schema_version"] = SCHEMA_VERSION + 1
     path = tmp_path / "future.jsonl"
     path.write_text(json.dumps(data) + "\n")
-    with pytest.raises(StoreError, match="newer"):
+    with pytest.raises(UserError, match=r"future\.jsonl:1: .*newer"):
         list(read_results(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("scalar.jsonl", b"123\n", "expected a JSON object, got int"),
+        ("list.jsonl", b"[1, 2]\n", "expected a JSON object, got list"),
+        ("version.jsonl", b'{"schema_version": "abc"}\n', "not an accelbench result"),
+        ("binary.jsonl", b"PAR1\x00\xff\xfe\x80", "not a text file"),
+        ("short.csv", b"result_id,record\nabc\n", "empty or missing record"),
+        ("bad.json.jsonl", b'{"unterminated": "x\n', "not valid JSON (Invalid control character"),
+    ],
+)
+def test_malformed_imports_are_one_line_user_errors(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UserError) as ei:
+        list(read_results(path))
+    msg = str(ei.value)
+    assert expected in msg and str(path) in msg and "\n" not in msg
+
+
+def test_parquet_without_a_record_column_is_one_line(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "norec.parquet"
+    pq.write_table(pa.table({"a": [1, 2]}), path)
+    with pytest.raises(UserError, match="'record' column") as ei:
+        list(read_results(path))
+    assert "\n" not in str(ei.value)
+
+
+def test_export_to_a_directory_or_unwritable_place_is_a_user_error(
+    results: list[Result], tmp_path: Path
+) -> None:
+    (tmp_path / "d.jsonl").mkdir()
+    with pytest.raises(UserError, match="is a directory"):
+        export_results(results, tmp_path / "d.jsonl")
+    with pytest.raises(UserError, match="cannot write"):
+        export_results(results, Path("/proc/accelbench.jsonl"))
+    assert not list(tmp_path.glob(".*.tmp"))  # no half-written file left behind
 
 
 def test_json_schema_describes_the_record() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from accelbench.errors import UserError
+from accelbench.errors import StoreError, UserError
 from accelbench.results.schema import Result, upgrade_record
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -81,25 +82,43 @@ def _table(results: Iterable[Result]) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def export_results(results: Iterable[Result], path: Path, fmt: str | None = None) -> int:
-    """Write results to ``path``; returns how many were written."""
+    """Write results to ``path``; returns how many were written.
+
+    The file is written beside its destination and renamed into place, so a full disk or a
+    kill mid-export never leaves a truncated export that looks complete.
+    """
     fmt = detect_format(path, fmt)
     if fmt == "db":
         raise UserError(f"{path}: export writes .jsonl, .csv or .parquet; copy the .db to share it")
-    if not path.parent.exists():
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; expected a file name such as results.{fmt}")
+    if not path.parent.is_dir():
         raise UserError(f"{path}: folder {path.parent} does not exist")
     results = list(results)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _write(results, tmp, fmt)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(results)
+
+
+def _write(results: list[Result], path: Path, fmt: str) -> None:
     if fmt == "jsonl":
         with path.open("w", encoding="utf-8") as f:
             for r in results:
                 f.write(r.model_dump_json() + "\n")
-        return len(results)
+        return
     cols, rows = _table(results)
     if fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=cols)
             w.writeheader()
             w.writerows(rows)
-        return len(results)
+        return
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -111,20 +130,31 @@ def export_results(results: Iterable[Result], path: Path, fmt: str | None = None
             values = [None if v is None else float(v) for v in values]
         elif len(kinds) > 1:  # mixed types in one column: keep them readable as text
             values = [None if v is None else str(v) for v in values]
-        columns[c] = values
+        try:
+            columns[c] = pa.array(values)
+        except (pa.ArrowException, OverflowError):  # e.g. integers beyond 64 bits
+            columns[c] = pa.array([None if v is None else str(v) for v in values])
     pq.write_table(pa.table(columns), path)
-    return len(results)
 
 
-def _parse(text: str, where: str) -> Result:
+def _parse(text: object, where: str) -> Result:
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(f"{where}: empty or missing record")
     try:
-        return Result.model_validate(upgrade_record(json.loads(text)))
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise UserError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        return Result.model_validate(upgrade_record(data))
     except json.JSONDecodeError as exc:
-        raise UserError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        raise UserError(f"{where}: not valid JSON ({exc})") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "record"
         raise UserError(f"{where}: not an accelbench result ({loc}: {first['msg']})") from None
+    except StoreError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{where}: not an accelbench result ({exc})") from None
 
 
 def read_results(path: Path, fmt: str | None = None) -> Iterator[Result]:
@@ -134,24 +164,40 @@ def read_results(path: Path, fmt: str | None = None) -> Iterator[Result]:
     fmt = detect_format(path, fmt)
     if fmt == "jsonl":
         with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    yield _parse(line, f"{path}:{n}")
+            try:
+                for n, line in enumerate(f, 1):
+                    if line.strip():
+                        yield _parse(line, f"{path}:{n}")
+            except UnicodeDecodeError:
+                raise UserError(f"{path}: not a text file (expected JSON lines)") from None
     elif fmt == "csv":
         csv.field_size_limit(2**31 - 1)
         with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or "record" not in reader.fieldnames:
-                raise UserError(f"{path}: expected an accelbench CSV export with a 'record' column")
-            for n, row in enumerate(reader, 2):
-                yield _parse(row["record"], f"{path}:{n}")
+            try:
+                reader = csv.DictReader(f)
+                if not reader.fieldnames or "record" not in reader.fieldnames:
+                    raise UserError(
+                        f"{path}: expected an accelbench CSV export with a 'record' column"
+                    )
+                for n, row in enumerate(reader, 2):
+                    yield _parse(row.get("record"), f"{path}:{n}")
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise UserError(f"{path}: not a readable CSV file ({exc})") from None
     elif fmt == "parquet":
         import pyarrow.parquet as pq
 
         try:
+            names = pq.read_schema(path).names
+            if "record" not in names:
+                raise UserError(
+                    f"{path}: expected an accelbench Parquet export with a 'record' column"
+                )
             table = pq.read_table(path, columns=["record"])
+        except UserError:
+            raise
         except Exception as exc:
-            raise UserError(f"{path}: not a readable accelbench Parquet export ({exc})") from None
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(f"{path}: not a readable Parquet file ({first})") from None
         for n, text in enumerate(table.column("record").to_pylist()):
             yield _parse(text, f"{path}: row {n}")
     else:
