@@ -387,3 +387,26 @@ def test_console_script_malformed_yaml(tmp_path: Path) -> None:
     proc = cli_subprocess("run", str(bad), "--db", str(tmp_path / "x.db"))
     assert proc.returncode == 2
     assert "malformed YAML at line" in one_error_line(proc.stderr)
+
+
+def test_device_filter_accepts_what_run_accepts(filled_db, capsys) -> None:
+    db, first = filled_db
+    code, out, _ = cli(capsys, "results", "list", "--db", str(db), "--device", "fake", "--json")
+    assert code == 0 and len(json.loads(out)) == len(first["results"])
+    code, out, _ = cli(capsys, "results", "list", "--db", str(db), "--device", "cuda", "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_delete_without_a_filter_is_refused_before_asking(filled_db, capsys) -> None:
+    db, first = filled_db
+    code, _, err = cli(capsys, "results", "delete", "--db", str(db))
+    assert code == 2 and "refusing to delete every result" in one_error_line(err)
+    code, out, _ = cli(capsys, "results", "list", "--db", str(db), "--json")
+    assert len(json.loads(out)) == len(first["results"])  # nothing was lost
+
+
+def test_run_ids_are_printed_whole_in_a_narrow_terminal(filled_db, capsys, monkeypatch) -> None:
+    db, first = filled_db
+    monkeypatch.setenv("COLUMNS", "60")
+    code, out, _ = cli(capsys, "results", "list", "--db", str(db), "--runs")
+    assert code == 0 and first["run_id"] in out

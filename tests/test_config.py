@@ -236,3 +236,49 @@ def test_sizes_are_strict_integers(tmp_path: Path, value: str) -> None:
         tmp_path, f"name: t\nworkloads: [{{name: g, kind: gemm, params: {{sizes: [{value}]}}}}]"
     )
     assert "workloads[0].params.sizes[0]" in msg and "integer" in msg
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name: t\nseed: true\nworkloads: [{name: g, kind: gemm, params: {sizes: [8]}}]",
+            "seed: Input should be a valid integer",
+        ),
+        (
+            "name: t\nseed: 99999999999999999999999\n"
+            "workloads: [{name: g, kind: gemm, params: {sizes: [8]}}]",
+            "seed: Input should be less",
+        ),
+        (
+            "name: t\nmeasure: {time_budget_s: .inf}\n"
+            "workloads: [{name: g, kind: gemm, params: {sizes: [8]}}]",
+            "measure.time_budget_s",
+        ),
+        (
+            "name: t\nworkloads: [{name: g, kind: gemm, params: {sizes: [100000000000000000000]}}]",
+            "workloads[0].params.sizes[0]: Input should be less than or equal to 2147483647",
+        ),
+        (
+            "name: t\npeaks: [{name: X, match: [X], tflops: {fp32: 20}}]\n"
+            "workloads: [{name: g, kind: gemm, params: {sizes: [8]}}]",
+            "peaks[0].tflops.fp32",
+        ),
+        (
+            "name: t\npeaks: [{name: X, match: [X], tflops: {float32: .inf}}]\n"
+            "workloads: [{name: g, kind: gemm, params: {sizes: [8]}}]",
+            "peaks[0].tflops.float32",
+        ),
+    ],
+)
+def test_values_that_cannot_work_are_rejected(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in load_error(tmp_path, text)
+
+
+def test_a_shape_given_twice_is_measured_once(tmp_path: Path) -> None:
+    from accelbench.workloads.gemm import Gemm
+
+    wl = Gemm.from_dict(
+        {"sizes": [64, 64], "shapes": [[64, 64, 64]], "dtypes": ["float32", "float32"]}
+    )
+    assert wl.cases() == [{"m": 64, "n": 64, "k": 64, "dtype": "float32"}]

@@ -988,3 +988,8 @@ def test_autocast_region_runs_in_the_reduced_precision() -> None:
         assert (a @ a).dtype == torch.bfloat16
     with pytest.raises(Unsupported, match="float16"):
         dev.autocast("float16")
+
+
+def test_grace_hopper_is_not_mistaken_for_an_h200() -> None:
+    spec, reason = lookup_peak("NVIDIA GH200 480GB")
+    assert spec is None and reason and "GH200" in reason

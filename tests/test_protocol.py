@@ -165,12 +165,27 @@ def test_adaptive_stops_at_max_iterations() -> None:
     assert "max_iterations" in m.stop_reason
 
 
-def test_adaptive_never_exceeds_max_iterations_even_below_iterations() -> None:
-    dev = FakeDevice(durations=[1e-3, 3e-3])
-    s = MeasureSettings(mode="adaptive", warmup=0, iterations=100, max_iterations=20)
-    m = measure(Counter(), dev, s)
-    assert m.summary.n == 20
-    assert m.converged is False
+def test_adaptive_minimum_above_maximum_is_rejected() -> None:
+    """A maximum below the adaptive minimum is a contradiction to report, not to resolve."""
+    with pytest.raises(ValidationError, match=r"max_iterations \(20\) is below iterations"):
+        MeasureSettings(mode="adaptive", warmup=0, iterations=100, max_iterations=20)
+    # In fixed mode max_iterations plays no part, so the same numbers are fine.
+    assert MeasureSettings(mode="fixed", iterations=100, max_iterations=20).iterations == 100
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"time_budget_s": float("inf")},
+        {"time_budget_s": float("nan")},
+        {"iterations": 0},
+        {"warmup": -1},
+        {"target_rel_ci": 0},
+    ],
+)
+def test_impossible_settings_are_rejected(bad: dict) -> None:
+    with pytest.raises(ValidationError):
+        MeasureSettings(**bad)
 
 
 def test_adaptive_stops_when_the_time_budget_is_spent() -> None:

@@ -22,7 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from accelbench import __version__
 from accelbench.errors import AccelbenchError, UserError
@@ -380,7 +380,20 @@ def _filters(
     status: str | None,
     workload: str | None,
 ) -> dict[str, Any]:
-    return {"run": run_id, "suite": suite, "device": device, "status": status, "workload": workload}
+    return {
+        "run": run_id,
+        "suite": suite,
+        "device": _device_filter(device),
+        "status": status,
+        "workload": workload,
+    }
+
+
+def _device_filter(device: str | None) -> str | None:
+    """Accept what --device accepts for a run: `fake` or `cuda` mean index 0, as stored."""
+    if device is None or device == "cpu" or ":" in device:
+        return device
+    return f"{device}:0"
 
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="run id (or prefix)")]
@@ -422,7 +435,7 @@ def results_list(
     device: DeviceOpt = None,
     status: StatusOpt = None,
     workload: WorkloadOpt = None,
-    limit: Annotated[int | None, typer.Option(help="at most this many")] = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many", min=1)] = None,
     runs: Annotated[bool, typer.Option("--runs", help="list runs instead of results")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -434,19 +447,23 @@ def results_list(
                 _print_json(rows)
                 return
             t = Table(
-                "run", "suite", "device", "host", "threads", "state", "results", "ok", "started"
+                Column("run", no_wrap=True),  # copied into --run: never wrapped or truncated
+                "host",
+                "device",
+                "thr",
+                "state",
+                "ok/all",
+                Column("started (UTC)", no_wrap=True),
             )
             for r in rows:
                 t.add_row(
                     r["run_id"],
-                    r["suite"],
-                    r["device"],
                     r["host"],
+                    r["device"],
                     str(r["threads"]),
                     r["state"],
-                    str(r["n_results"]),
-                    str(r["n_ok"]),
-                    r["started_at"][:19],
+                    f"{r['n_ok']}/{r['n_results']}",
+                    r["started_at"][5:16].replace("T", " "),
                 )
             out.print(t)
             return
@@ -456,7 +473,7 @@ def results_list(
         _print_json(briefs)
         return
     t = Table(
-        "id",
+        Column("id", no_wrap=True, min_width=12),
         "workload",
         "case",
         "device",
@@ -575,6 +592,8 @@ def results_delete(
 ) -> None:
     """Delete results by id or filter (asks first unless --yes)."""
     filters = {**_filters(run_id, suite, device, status, workload), "ids": ids or None}
+    if not any(v for v in filters.values()):
+        raise UserError("refusing to delete every result: give result ids or a filter")
     with _open(db) as st:
         n = st.count(**filters)
         if n == 0:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from accelbench.devices.specs import PeakSpec
 from accelbench.errors import ConfigError
@@ -108,7 +115,7 @@ class Suite(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = 0
+    seed: StrictInt = Field(default=0, ge=0, le=2**63 - 1)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     peaks: list[PeakSpec] = Field(default_factory=list)
     workloads: list[WorkloadSpec] = Field(min_length=1)

@@ -94,7 +94,7 @@ class _ScriptedTimer:
 class FakeDevice(BaseDevice):
     kind = "fake"
     vendor = "accelbench"
-    timer_kind = "device-events"
+    timer_kind = "device-events"  # scripted durations stand in for device events
 
     def __init__(
         self,
@@ -112,6 +112,8 @@ class FakeDevice(BaseDevice):
         self.memory_bytes = memory_bytes
         self.dtypes = set(dtypes)
         self._durations = itertools.cycle(list(durations)) if durations is not None else None
+        if durations is None:  # say what really times the samples: the host clock
+            self.timer_kind = "perf_counter"
         self._fail_when = fail_when
         self._alloc: _Allocator | None = None
         self._last_peak: int | None = None

@@ -11,19 +11,26 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# The precisions a peak can be given for: the measured dtypes plus the integer and 8-bit float
+# formats of datasheets. A typo such as `fp32` is rejected instead of silently never matching.
+PeakPrecision = Literal["float64", "float32", "tfloat32", "float16", "bfloat16", "float8", "int8"]
 
 
 class PeakSpec(BaseModel):
     """One table entry: peak compute per precision and memory bandwidth."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     match: list[str] = Field(min_length=1)
-    tflops: dict[str, float] = Field(default_factory=dict)
+    tflops: dict[PeakPrecision, float] = Field(
+        default_factory=dict, description="TFLOPS (TOPS for int8) per precision"
+    )
     memory_bandwidth_gbs: float | None = Field(default=None, gt=0)
     memory_gb: float | None = Field(default=None, gt=0)
     source: str = "user supplied"

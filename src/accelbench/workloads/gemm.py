@@ -24,7 +24,7 @@ from accelbench.workloads.base import (
 )
 
 # Strict: YAML `true` or "256" is a mistake to report, not a size to guess.
-Dim = Annotated[int, Strict(), Field(gt=0)]
+Dim = Annotated[int, Strict(), Field(gt=0, le=2**31 - 1)]
 Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
 
 
@@ -70,9 +70,9 @@ class Gemm(Workload):
 
     def cases(self) -> list[dict[str, Any]]:
         shapes = [(s, s, s) for s in self.params.sizes] + list(self.params.shapes)
-        return [
-            {"m": m, "n": n, "k": k, "dtype": dt} for dt in self.params.dtypes for m, n, k in shapes
-        ]
+        shapes = list(dict.fromkeys(shapes))  # a shape given twice is measured once
+        dtypes = list(dict.fromkeys(self.params.dtypes))
+        return [{"m": m, "n": n, "k": k, "dtype": dt} for dt in dtypes for m, n, k in shapes]
 
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
@@ -110,7 +110,8 @@ class PeakGemm(Workload):
     params: PeakGemmParams
 
     def cases(self) -> list[dict[str, Any]]:
-        return [{"dtype": dt, "sizes": list(self.params.sizes)} for dt in self.params.dtypes]
+        sizes = list(dict.fromkeys(self.params.sizes))
+        return [{"dtype": dt, "sizes": sizes} for dt in dict.fromkeys(self.params.dtypes)]
 
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
