@@ -14,6 +14,7 @@ import torch
 from helpers import cli_popen, cli_subprocess, db_count, suite_data, tiny_suite, write_suite
 
 from accelbench.api import run_suite
+from accelbench.config import validate_suite
 from accelbench.devices.fake import FakeDevice
 from accelbench.results.schema import Result, Status
 from accelbench.results.store import Store
@@ -347,3 +348,36 @@ def test_a_second_sweep_on_a_busy_device_is_refused(tmp_path: Path) -> None:
     assert len(stored(db)) == 0
     # Released when the holder finishes: the sweep runs now.
     assert len(run_suite(tiny_suite([8]), device=FakeDevice(), db=db).results) == 1
+
+
+def test_utilisation_names_the_peak_and_its_quality(tmp_path: Path) -> None:
+    """Every result reporting utilisation says which peak it used and how noisy it was; a peak
+    measured under another torch version is not used."""
+    db = tmp_path / "r.db"
+    data = suite_data([16], ["float32"], name="peaks")
+    data["workloads"].insert(
+        0, {"name": "peak", "kind": "peak-gemm", "params": {"sizes": [32], "dtypes": ["float32"]}}
+    )
+    suite = validate_suite(data, "test")
+    first = run_suite(suite, device=FakeDevice(), db=db)
+    peak, gemm = first.results
+    used = gemm.config["peaks_used"]["measured_peak"]
+    assert used["result_id"] == peak.result_id
+    assert used["cv"] == peak.summary.cv and used["high_spread"] == peak.summary.high_spread
+    assert gemm.metric("utilisation_measured") == pytest.approx(
+        100 * gemm.metric("achieved_gflops") / peak.metric("peak_gflops")
+    )
+
+    # A later run without a peak workload reuses the stored peak ...
+    only_gemm = tiny_suite([24], ["float32"], name="peaks2")
+    later = run_suite(only_gemm, device=FakeDevice(), db=db).results[0]
+    assert later.config["peaks_used"]["measured_peak"]["result_id"] == peak.result_id
+    # ... but not one measured with another torch build.
+    with Store(db) as st:
+        st._con.execute(
+            "UPDATE results SET record = json_set(record, '$.environment.torch', '0.0')"
+            " WHERE kind = 'peak-gemm'"
+        )
+    other = run_suite(tiny_suite([40], ["float32"], name="peaks3"), device=FakeDevice(), db=db)
+    m = other.results[0].metrics["utilisation_measured"]
+    assert m.value is None and "software stack" in (m.unavailable or "")

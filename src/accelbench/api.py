@@ -112,6 +112,17 @@ def new_run_id(suite: str) -> str:
     return f"{suite}-{stamp}-{secrets.token_hex(3)}"
 
 
+def measured_peak_of(result: Result) -> MeasuredPeak:
+    """The peak a ``peak-gemm`` result measured, with its quality."""
+    s = result.summary
+    quality: dict[str, Any] = {"measured_at": result.started_at.isoformat()}
+    if s is not None:
+        quality.update(cv=s.cv, high_spread=s.high_spread)
+    quality["converged"] = result.config.get("protocol", {}).get("converged")
+    gflops = result.metric("peak_gflops")
+    return MeasuredPeak(None if gflops is None else gflops * 1e9, result.result_id, None, quality)
+
+
 def _measured_peak_lookup(
     store: Store, device: str, env: Environment, run_peaks: dict[str, MeasuredPeak]
 ) -> Callable[[str], MeasuredPeak]:
@@ -126,11 +137,21 @@ def _measured_peak_lookup(
             status="ok",
             newest_first=True,
         ):
-            if r.case.get("dtype") == dtype and r.environment.device_name == env.device_name:
-                return MeasuredPeak(r.metric("peak_gflops") * 1e9, r.result_id)  # type: ignore[operator]
+            # Same chip and same software stack: a torch upgrade can move the peak.
+            e = r.environment
+            if (
+                r.case.get("dtype") == dtype
+                and e.device_name == env.device_name
+                and e.torch == env.torch
+                and e.accelerator_runtime == env.accelerator_runtime
+            ):
+                return measured_peak_of(r)
         return MeasuredPeak(
             None,
-            reason=f"no peak-gemm result for {dtype} on this device and thread count in the store",
+            reason=(
+                f"no peak-gemm result for {dtype} on this device, thread count and software "
+                "stack in the store (add a peak-gemm workload to the suite)"
+            ),
         )
 
     return lookup
@@ -327,10 +348,7 @@ def run_suite(
                     st.add(result)
                     report.results.append(result)
                     if result.kind == "peak-gemm" and result.status is Status.OK:
-                        run_peaks[case["dtype"]] = MeasuredPeak(
-                            result.metric("peak_gflops") * 1e9,
-                            result.result_id,  # type: ignore[operator]
-                        )
+                        run_peaks[case["dtype"]] = measured_peak_of(result)
                     rep.case_finished(result)
             except KeyboardInterrupt:
                 st.finish_run(run_id, "interrupted")

@@ -255,6 +255,9 @@ def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
                 "best_case": _describe(best[1]) if best else None,
                 "median_cv": cvs[len(cvs) // 2] if cvs else None,
                 "high_spread": sum(bool(r.summary and r.summary.high_spread) for r in ok),
+                "not_converged": sum(
+                    r.config.get("protocol", {}).get("converged") is False for r in ok
+                ),
             }
         )
     return rows
@@ -348,6 +351,13 @@ def run(
                 str(r["high_spread"]),
             )
         out.print(t)
+        noisy = sum(r["high_spread"] for r in rows)
+        unconverged = sum(r["not_converged"] for r in rows)
+        if noisy or unconverged:
+            out.print(
+                f"{noisy} noisy (IQR above 10% of the median), {unconverged} stopped on the time "
+                "budget before reaching the CI target: treat those numbers with care"
+            )
         out.print(
             f"{len(report.results)} results stored in {report.db} in {report.wall_s:.1f} s"
             + (

@@ -28,6 +28,9 @@ class MeasuredPeak:
     flops: float | None
     result_id: str | None = None
     reason: str | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
+    """How trustworthy the peak is (CV, noisy flag, whether it converged), copied into every
+    result that reports utilisation against it."""
 
 
 @dataclass
@@ -121,7 +124,7 @@ def throughput_metrics(
     mp = ctx.measured_peak(dtype)
     if mp.flops:
         metrics["utilisation_measured"] = Metric(value=100 * achieved / mp.flops, unit="%")
-        used["measured_peak"] = {"flops": mp.flops, "result_id": mp.result_id}
+        used["measured_peak"] = {"flops": mp.flops, "result_id": mp.result_id, **mp.quality}
     else:
         metrics["utilisation_measured"] = Metric.missing("%", mp.reason or "no measured peak")
     peak_mem = ctx.device.peak_memory_bytes()
