@@ -27,7 +27,7 @@ from accelbench.devices import BaseDevice, make_device
 from accelbench.devices.specs import PeakSpec
 from accelbench.environment import collect_environment
 from accelbench.errors import DeviceError, Unsupported, UserError
-from accelbench.results.schema import Environment, Metric, Result, Status, case_key
+from accelbench.results.schema import Environment, Result, Status, case_key
 from accelbench.results.store import Store
 from accelbench.workloads import WORKLOADS, CaseOutput, RunContext, Workload
 from accelbench.workloads.base import MeasuredPeak
@@ -365,4 +365,4 @@ def run_suite(
             st.close()
 
 
-__all__ = ["Metric", "RunReport", "run_suite"]
+__all__ = ["RunReport", "device_lock", "run_suite"]

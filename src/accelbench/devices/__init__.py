@@ -25,11 +25,10 @@ def probe_all() -> list[Probe]:
 def present_devices(peaks: list[PeakSpec] | None = None) -> list[BaseDevice]:
     """One device object per present device, in registry order."""
     out: list[BaseDevice] = []
-    for name, cls in DEVICES:
+    for _, cls in DEVICES:
         p = cls.probe()
         if p.available:
             out.extend(cls(index=i, peaks_override=peaks) for i in range(max(p.count, 1)))
-        del name
     return out
 
 

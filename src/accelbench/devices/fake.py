@@ -17,7 +17,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from accelbench.devices.base import DEVICES, BaseDevice, DeviceInfo, Probe
+from accelbench.devices.base import DEVICES, BaseDevice, Probe
 from accelbench.devices.specs import PeakSpec
 
 FAKE_PEAK = PeakSpec(
@@ -142,9 +142,6 @@ class FakeDevice(BaseDevice):
 
     def driver_version(self) -> tuple[str | None, str | None]:
         return "fake-driver-1.0", None
-
-    def info(self) -> DeviceInfo:
-        return super().info()
 
     def synchronize(self) -> None:
         self.sync_count += 1
