@@ -173,8 +173,13 @@ def test_suites_json(capsys) -> None:
     code, out, _ = cli(capsys, "suites", "--json")
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
-    assert rows["quick"]["cases"] == 21
-    assert rows["quick"]["workloads"] == ["peak-compute", "gemm-square"]
+    assert rows["quick"]["cases"] == 22 + rows["quick-ops"]["cases"]
+    assert rows["quick"]["workloads"] == [
+        "peak-compute",
+        "peak-memory",
+        "gemm-square",
+        *rows["quick-ops"]["workloads"],
+    ]
     assert "gemm" in rows
 
 

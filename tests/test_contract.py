@@ -20,7 +20,19 @@ from accelbench.workloads.base import MeasuredPeak
 # until it does, so no workload escapes the contract).
 SMALL_PARAMS: dict[str, dict[str, Any]] = {
     "gemm": {"sizes": [8, 16], "dtypes": ["float32", "bfloat16"]},
+    "linear": {"batch": [2], "in_features": [4], "out_features": [3], "dtypes": ["float32"]},
+    "conv2d": {
+        "batch": [1],
+        "input_size": [6],
+        "in_channels": [2],
+        "out_channels": [3],
+        "kernel_size": [3],
+        "dtypes": ["float32"],
+    },
+    "rnn": {"batch": [2], "seq_len": [3], "hidden_size": [4], "dtypes": ["float32"]},
     "peak-gemm": {"sizes": [16, 32], "dtypes": ["float32"]},
+    "bandwidth": {"directions": ["h2d", "d2h", "d2d", "triad"], "sizes": ["4KiB", 8192]},
+    "peak-bandwidth": {"sizes": ["4KiB", 16384], "methods": ["d2d", "triad"]},
 }
 
 

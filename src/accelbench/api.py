@@ -30,7 +30,7 @@ from accelbench.errors import DeviceError, Unsupported, UserError
 from accelbench.results.schema import Environment, Result, Status, case_key
 from accelbench.results.store import Store
 from accelbench.workloads import WORKLOADS, CaseOutput, RunContext, Workload
-from accelbench.workloads.base import MeasuredPeak
+from accelbench.workloads.base import MeasuredBandwidth, MeasuredPeak
 
 
 class Reporter(Protocol):
@@ -123,34 +123,71 @@ def measured_peak_of(result: Result) -> MeasuredPeak:
     return MeasuredPeak(None if gflops is None else gflops * 1e9, result.result_id, None, quality)
 
 
+def measured_bandwidth_of(result: Result) -> MeasuredBandwidth:
+    """The peak memory bandwidth a ``peak-bandwidth`` result measured, with its quality."""
+    s = result.summary
+    quality: dict[str, Any] = {"measured_at": result.started_at.isoformat()}
+    if s is not None:
+        quality.update(cv=s.cv, high_spread=s.high_spread)
+    quality["convention"] = result.config.get("byte_convention")
+    gbs = result.metric("peak_gbs")
+    return MeasuredBandwidth(None if gbs is None else gbs * 1e9, result.result_id, None, quality)
+
+
+def _stored_peak(store: Store, kind: str, device: str, env: Environment, dtype: str | None) -> Any:
+    """The newest ok ``kind`` result on this device, host, thread count and software stack."""
+    for r in store.query(
+        kind=kind,
+        device=device,
+        host=env.host,
+        threads=env.threads,
+        status="ok",
+        newest_first=True,
+    ):
+        # Same chip and same software stack: a torch upgrade can move the peak.
+        e = r.environment
+        if (
+            (dtype is None or r.case.get("dtype") == dtype)
+            and e.device_name == env.device_name
+            and e.torch == env.torch
+            and e.accelerator_runtime == env.accelerator_runtime
+        ):
+            return r
+    return None
+
+
 def _measured_peak_lookup(
     store: Store, device: str, env: Environment, run_peaks: dict[str, MeasuredPeak]
 ) -> Callable[[str], MeasuredPeak]:
     def lookup(dtype: str) -> MeasuredPeak:
         if dtype in run_peaks:
             return run_peaks[dtype]
-        for r in store.query(
-            kind="peak-gemm",
-            device=device,
-            host=env.host,
-            threads=env.threads,
-            status="ok",
-            newest_first=True,
-        ):
-            # Same chip and same software stack: a torch upgrade can move the peak.
-            e = r.environment
-            if (
-                r.case.get("dtype") == dtype
-                and e.device_name == env.device_name
-                and e.torch == env.torch
-                and e.accelerator_runtime == env.accelerator_runtime
-            ):
-                return measured_peak_of(r)
+        if (r := _stored_peak(store, "peak-gemm", device, env, dtype)) is not None:
+            return measured_peak_of(r)
         return MeasuredPeak(
             None,
             reason=(
                 f"no peak-gemm result for {dtype} on this device, thread count and software "
-                "stack in the store (add a peak-gemm workload to the suite)"
+                "stack in the store (run `accelbench peaks` or add a peak-gemm workload)"
+            ),
+        )
+
+    return lookup
+
+
+def _measured_bandwidth_lookup(
+    store: Store, device: str, env: Environment, run_peaks: dict[str, MeasuredBandwidth]
+) -> Callable[[], MeasuredBandwidth]:
+    def lookup() -> MeasuredBandwidth:
+        if "bandwidth" in run_peaks:
+            return run_peaks["bandwidth"]
+        if (r := _stored_peak(store, "peak-bandwidth", device, env, None)) is not None:
+            return measured_bandwidth_of(r)
+        return MeasuredBandwidth(
+            None,
+            reason=(
+                "no peak-bandwidth result on this device, thread count and software stack in "
+                "the store (run `accelbench peaks` or add a peak-bandwidth workload)"
             ),
         )
 
@@ -221,12 +258,38 @@ def run_case(
     except Unsupported as exc:
         out = CaseOutput(metrics={}, status=Status.UNSUPPORTED, message=str(exc))
     except Exception as exc:
-        status = Status.OOM if device.is_oom(exc) else Status.ERROR
-        out = CaseOutput(metrics={}, status=status, message=_error_message(exc))
-        if status is Status.ERROR:
-            out.config["traceback"] = traceback.format_exc(limit=8)
+        if (why := device.unsupported_reason(exc)) is not None:
+            out = CaseOutput(metrics={}, status=Status.UNSUPPORTED, message=why)
+        else:
+            out = _failure(exc, device)
     if out.status is not Status.OK:
         device.empty_cache()  # the exception's frames are gone now, so memory can be released
+    return _result(workload, wl_name, case, out, suite, run_id, env, measure_cfg, device, started)
+
+
+def _failure(exc: BaseException, device: BaseDevice) -> CaseOutput:
+    """An out-of-memory or other error as a result, with a short traceback for errors."""
+    status = Status.OOM if device.is_oom(exc) else Status.ERROR
+    out = CaseOutput(metrics={}, status=status, message=_error_message(exc))
+    if status is Status.ERROR:
+        out.config["traceback"] = "".join(
+            traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8)
+        )
+    return out
+
+
+def _result(
+    workload: Workload,
+    wl_name: str,
+    case: dict[str, Any],
+    out: CaseOutput,
+    suite: Suite,
+    run_id: str,
+    env: Environment,
+    measure_cfg: dict[str, Any],
+    device: BaseDevice,
+    started: datetime,
+) -> Result:
     m = out.measurement
     config = {
         "params": workload.params.model_dump(mode="json"),
@@ -329,12 +392,20 @@ def run_suite(
                 {"device": info.model_dump(mode="json"), "suite": suite.model_dump(mode="json")},
             )
             run_peaks: dict[str, MeasuredPeak] = {}
+            run_bw: dict[str, MeasuredBandwidth] = {}
             lookup = _measured_peak_lookup(st, dev.spec, env, run_peaks)
+            bw_lookup = _measured_bandwidth_lookup(st, dev.spec, env, run_bw)
             rep.start(run_id, len(plan), report.skipped_already_stored)
             try:
                 for wl_name, wl, case, ms in todo:
                     rep.case_started(f"{wl_name}: {wl.describe(case)}")
-                    ctx = RunContext(device=dev, info=info, measure=ms, measured_peak=lookup)
+                    ctx = RunContext(
+                        device=dev,
+                        info=info,
+                        measure=ms,
+                        measured_peak=lookup,
+                        measured_bandwidth=bw_lookup,
+                    )
                     result = run_case(
                         wl,
                         wl_name,
@@ -349,6 +420,8 @@ def run_suite(
                     report.results.append(result)
                     if result.kind == "peak-gemm" and result.status is Status.OK:
                         run_peaks[case["dtype"]] = measured_peak_of(result)
+                    if result.kind == "peak-bandwidth" and result.status is Status.OK:
+                        run_bw["bandwidth"] = measured_bandwidth_of(result)
                     rep.case_finished(result)
             except KeyboardInterrupt:
                 st.finish_run(run_id, "interrupted")

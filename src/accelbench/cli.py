@@ -180,6 +180,38 @@ def suites(as_json: JsonOpt = False) -> None:
     out.print(t)
 
 
+# -- flops --------------------------------------------------------------------------------------
+@app.command("flops")
+def flops_cmd(
+    op: Annotated[str | None, typer.Argument(metavar="OP", help="operator (see --list)")] = None,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="KEY=VALUE", help="the op's arguments, e.g. rows=64 bias=false"),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="forward or forward+backward")] = "forward",
+    dtype: Annotated[
+        str | None, typer.Option(help="sets elem_bytes: float32, bfloat16, float16, int8, ...")
+    ] = None,
+    list_ops: Annotated[bool, typer.Option("--list", help="list the ops and their arguments")] = (
+        False
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Count FLOPs, MACs and minimum bytes of one operator, analytically.
+
+    Convention: 1 multiply-accumulate (MAC) = 2 FLOPs, both reported; other work counts 1 FLOP
+    per elementary operation (exp, erf, sqrt 1 each; sigmoid 4, tanh 5, gelu 5); backward is
+    the weight gradient plus, with input_grad=true, the input gradient (about 2x the forward
+    MACs) plus the forward's non-MAC work again; min bytes read every input and parameter once
+    and write every output once. Values: ints, floats, true/false, none, tuples as 3,3.
+    """
+    from accelbench.flops.cli import run as run_flops
+
+    run_flops(
+        op, args or [], mode=mode, dtype=dtype, list_ops=list_ops, as_json=as_json, console=out
+    )
+
+
 # -- run ----------------------------------------------------------------------------------------
 class RichReporter:
     """A progress bar on stderr; one line per failed case so failures are seen as they happen."""
@@ -234,6 +266,14 @@ class RichReporter:
             self.progress.stop()
 
 
+# The headline rate of each kind in the run summary; operators default to achieved GFLOP/s.
+RATE_METRIC: dict[str, tuple[str, str]] = {
+    "peak-gemm": ("peak_gflops", "GFLOP/s"),
+    "bandwidth": ("gbs", "GB/s"),
+    "peak-bandwidth": ("peak_gbs", "GB/s"),
+}
+
+
 def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
     groups: dict[str, list[Result]] = {}
     for r in results:
@@ -242,7 +282,7 @@ def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
     for name, rs in groups.items():
         ok = [r for r in rs if r.status is Status.OK]
         counts = {s.value: sum(r.status is s for r in rs) for s in Status}
-        rate_key = "peak_gflops" if rs[0].kind == "peak-gemm" else "achieved_gflops"
+        rate_key, unit = RATE_METRIC.get(rs[0].kind, ("achieved_gflops", "GFLOP/s"))
         rates = [(r.metric(rate_key) or 0.0, r) for r in ok]
         best = max(rates, key=lambda x: x[0]) if rates else None
         cvs = sorted(r.summary.cv for r in ok if r.summary)
@@ -251,7 +291,8 @@ def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
                 "workload": name,
                 "cases": len(rs),
                 **counts,
-                "best_gflops": best[0] if best else None,
+                "best": best[0] if best else None,
+                "unit": unit,
                 "best_case": _describe(best[1]) if best else None,
                 "median_cv": cvs[len(cvs) // 2] if cvs else None,
                 "high_spread": sum(bool(r.summary and r.summary.high_spread) for r in ok),
@@ -328,14 +369,14 @@ def run(
             "cases",
             "ok",
             "not ok",
-            "best GFLOP/s",
+            "best rate",
             "best case",
             "median CV",
             "noisy",
             title=f"run {report.run_id}",
         )
         for r in rows:
-            best = f"{r['best_gflops']:.1f}" if r["best_gflops"] is not None else "-"
+            best = f"{r['best']:.1f} {r['unit']}" if r["best"] is not None else "-"
             failed = ", ".join(
                 f"{r[s.value]} {s.value}" for s in Status if s is not Status.OK and r[s.value]
             )
@@ -371,6 +412,92 @@ def run(
             f"interrupted: {len(report.results)} results of this run are stored; "
             f"run the same command again to resume"
         )
+        raise typer.Exit(130)
+
+
+@app.command()
+def peaks(
+    device: Annotated[
+        str | None,
+        typer.Option(help="the device to measure; default: the first accelerator, else cpu"),
+    ] = None,
+    db: DbOpt = DEFAULT_DB,
+    threads: Annotated[int | None, typer.Option(help="CPU intra-op threads (recorded)")] = None,
+    sizes: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--size",
+            help="GEMM size to try (repeatable); default 1024,2048 on a CPU, "
+            "4096,8192,16384 on accelerators",
+        ),
+    ] = None,
+    dtypes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dtype", help="precision (repeatable); default float32, tfloat32, bfloat16, float16"
+        ),
+    ] = None,
+    remeasure: Annotated[
+        bool, typer.Option("--remeasure", help="measure again even if peaks are stored")
+    ] = False,
+    peaks_file: PeaksOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure and store peak compute per dtype and peak memory bandwidth of a device.
+
+    Utilisation and the roofline of every later sweep on this device, host, thread count and
+    software stack use them, next to the datasheet figures.
+    """
+    from accelbench.api import run_suite
+    from accelbench.devices import default_device_spec, make_device
+    from accelbench.peaks import latest_results, peak_rows, peaks_suite
+
+    spec = device if device is not None else default_device_spec()
+    if not spec.strip():
+        raise UserError("--device: empty; expected cpu, cuda[:N], npu[:N], mps, xpu[:N] or fake")
+    for d in dtypes or []:
+        from accelbench.devices.base import DTYPES
+
+        if d not in DTYPES:
+            raise UserError(f"--dtype {d!r}: expected one of {', '.join(DTYPES)}")
+    for n in sizes or []:
+        if not 0 < n <= 2**31 - 1:
+            raise UserError(f"--size {n}: expected a positive matrix size")
+    dev = make_device(spec, _peaks(peaks_file))
+    suite = peaks_suite(dev, sizes=sizes, dtypes=dtypes)
+    report = run_suite(
+        suite, device=dev, db=db, threads=threads, resume=not remeasure, reporter=RichReporter(err)
+    )
+    # The newest result of each case in this suite: just measured, or stored earlier and skipped.
+    with _open(db) as st:
+        results = latest_results(st, suite, report.device, report.results)
+    rows = peak_rows(results, dev.info())
+    if as_json:
+        _print_json({"device": dev.spec, "db": str(db), "peaks": rows})
+    else:
+        t = Table(
+            "peak",
+            "measured",
+            "CV",
+            "datasheet",
+            "of datasheet",
+            "note",
+            title=f"measured peaks of {dev.spec} ({dev.name()})",
+        )
+        for r in rows:
+            measured = f"{r['measured']:.1f} {r['unit']}" if r["measured"] is not None else "-"
+            sheet = f"{r['datasheet']:.1f} {r['unit']}" if r["datasheet"] is not None else "-"
+            t.add_row(
+                r["peak"],
+                measured,
+                f"{r['cv']:.1%}" if r["cv"] is not None else "-",
+                sheet,
+                f"{r['of_datasheet']:.0%}" if r["of_datasheet"] is not None else "-",
+                (r["message"] or "")[:60] if r["status"] != "ok" else "",
+            )
+        out.print(t)
+        out.print(f"stored in {db}; sweeps on this device use them for utilisation and roofline")
+    if report.interrupted:
         raise typer.Exit(130)
 
 

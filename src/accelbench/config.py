@@ -138,12 +138,47 @@ def measure_for(suite: Suite, spec: WorkloadSpec) -> MeasureSettings:
     return MeasureSettings.model_validate({**suite.measure.model_dump(), **spec.measure})
 
 
-def validate_suite(data: Any, source: str) -> Suite:
+def _expand_includes(data: dict[str, Any], source: str, chain: tuple[str, ...]) -> dict[str, Any]:
+    """Replace ``include: [suite, ...]`` by the included suites' workloads, appended in order.
+
+    Each included workload keeps the measurement settings of the suite it came from (its own
+    overrides on top of that suite's ``measure``), so ``quick`` times the ``quick-ops`` cases
+    exactly as ``quick-ops`` does. Includes name built-in suites or YAML files and may nest;
+    a cycle is an error.
+    """
+    includes = data.get("include")
+    if includes is None:
+        return data
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ConfigError(f"{source}: include: expected a list of suite names or YAML files")
+    own = data.get("workloads") or []
+    if not isinstance(own, list):
+        return data  # Suite validation reports the wrong type with its path
+    merged = {k: v for k, v in data.items() if k != "include"}
+    workloads = list(own)
+    for ref in includes:
+        if ref in chain:
+            raise ConfigError(f"{source}: include: {ref!r} includes itself ({' -> '.join(chain)})")
+        path, label = _suite_file(ref, f"{source}: include")
+        child = _expand_includes(read_yaml(path), label, (*chain, ref))
+        if not isinstance(child, dict) or not isinstance(child.get("workloads"), list):
+            raise ConfigError(f"{label}: expected a mapping with 'name' and 'workloads'")
+        base_measure = child.get("measure") or {}
+        for w in child["workloads"]:
+            if isinstance(w, dict):
+                w = {**w, "measure": {**base_measure, **(w.get("measure") or {})}}
+            workloads.append(w)
+    merged["workloads"] = workloads
+    return merged
+
+
+def validate_suite(data: Any, source: str, chain: tuple[str, ...] = ()) -> Suite:
     """Validate suite data, including each workload's params against its kind."""
     from accelbench.workloads import WORKLOADS
 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'name' and 'workloads' at the top")
+    data = _expand_includes(data, source, chain or (str(data.get("name", source)),))
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
@@ -175,14 +210,20 @@ def builtin_suites() -> dict[str, Path]:
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 
-def load_suite(ref: str) -> Suite:
-    """Load a built-in suite by name, or a suite file by path."""
+def _suite_file(ref: str, what: str = "suite") -> tuple[Path, str]:
+    """The file behind a suite reference and the label its errors use."""
     builtins = builtin_suites()
     if ref in builtins:
-        return validate_suite(read_yaml(builtins[ref]), f"{ref} (built-in)")
+        return builtins[ref], f"{ref} (built-in)"
     path = Path(ref)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
-        return validate_suite(read_yaml(path), str(path))
+        return path, str(path)
     raise ConfigError(
-        f"suite {ref!r}: neither a built-in suite ({', '.join(sorted(builtins))}) nor a YAML file"
+        f"{what} {ref!r}: neither a built-in suite ({', '.join(sorted(builtins))}) nor a YAML file"
     )
+
+
+def load_suite(ref: str) -> Suite:
+    """Load a built-in suite by name, or a suite file by path."""
+    path, label = _suite_file(ref)
+    return validate_suite(read_yaml(path), label, (ref,))

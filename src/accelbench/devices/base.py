@@ -40,6 +40,13 @@ def torch_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def elements_of(nbytes: int, dtype: torch.dtype) -> int:
+    """How many ``dtype`` elements fill ``nbytes``; a size that splits an element is a mistake."""
+    if nbytes <= 0 or nbytes % dtype.itemsize:
+        raise ValueError(f"{nbytes} B is not a positive multiple of {dtype} ({dtype.itemsize} B)")
+    return nbytes // dtype.itemsize
+
+
 class Probe(BaseModel):
     """Whether a device kind is usable here, how many there are, and why not."""
 
@@ -157,6 +164,8 @@ class Device(Protocol):
     def precision(self, dtype: str) -> contextlib.AbstractContextManager[None]: ...
     def case_scope(self) -> contextlib.AbstractContextManager[None]: ...
     def graph_callable(self, fn: Any) -> Any: ...
+    def pinned_memory_support(self) -> tuple[bool, str | None]: ...
+    def pinned_memory(self, nbytes: int, dtype: torch.dtype = ...) -> torch.Tensor: ...
 
 
 DEVICES: Registry[type[BaseDevice]] = Registry("device")
@@ -299,6 +308,28 @@ class BaseDevice:
             torch.set_float32_matmul_precision(previous)
 
     @contextlib.contextmanager
+    def autotune(self, enabled: bool = True) -> Iterator[None]:
+        """Let the backend pick its fastest kernel per shape (cuDNN benchmark mode on CUDA).
+
+        A no-op where the backend has no such switch. Benchmarks time the tuned kernel; the
+        search itself happens during warm-up.
+        """
+        yield
+
+    def unsupported_reason(self, exc: BaseException) -> str | None:
+        """The reason when ``exc`` says the backend has no kernel for this dtype or operator.
+
+        Such a case is ``unsupported`` (the platform cannot run it), not an ``error`` (something
+        broke): the sweep's table of what runs where depends on telling them apart.
+        """
+        text = str(exc)
+        if isinstance(exc, (NotImplementedError, RuntimeError)) and (
+            "not implemented for '" in text or "Could not run '" in text
+        ):
+            return text.strip().splitlines()[0][:300]
+        return None
+
+    @contextlib.contextmanager
     def case_scope(self) -> Iterator[None]:
         """Wrap one benchmark case: clean memory before, always clean up after (even on OOM)."""
         self.empty_cache()
@@ -318,6 +349,29 @@ class BaseDevice:
         from accelbench.errors import Unsupported
 
         raise Unsupported(f"graph capture is not available on {self.kind}")
+
+    # -- host memory ---------------------------------------------------------------------------
+    def pinned_memory_support(self) -> tuple[bool, str | None]:
+        """Whether host buffers can be page-locked for this device, and why not.
+
+        Pinned buffers let the copy engine read host memory directly; pageable ones go through a
+        driver staging buffer and copy at a different rate. A device that cannot pin says so,
+        so a bandwidth result never passes off pageable memory as pinned.
+        """
+        return False, f"{self.kind} has no pinned (page-locked) host memory"
+
+    def pinned_memory(self, nbytes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """A 1-D page-locked host buffer of ``nbytes`` (uninitialised); Unsupported where this
+        device cannot pin."""
+        from accelbench.errors import Unsupported
+
+        ok, why = self.pinned_memory_support()
+        if not ok:
+            raise Unsupported(why or f"{self.kind} cannot pin host memory")
+        return self._allocate_pinned(elements_of(nbytes, dtype), dtype)
+
+    def _allocate_pinned(self, numel: int, dtype: torch.dtype) -> torch.Tensor:
+        raise NotImplementedError
 
 
 class TorchAcceleratorDevice(BaseDevice):
@@ -381,6 +435,32 @@ class TorchAcceleratorDevice(BaseDevice):
 
     def empty_cache(self) -> None:
         self.module().empty_cache()
+
+    _pin_probe: tuple[bool, str | None] | None = None
+
+    def pinned_memory_support(self) -> tuple[bool, str | None]:
+        """Ask torch by pinning a tiny buffer: whether pinning works depends on the build, plug-in
+        and driver (torch_npu, ROCm, XPU, MPS), not on the device kind alone. Asked once."""
+        if self._pin_probe is None:
+            try:
+                pinned = torch.empty(1, pin_memory=True).is_pinned()
+                why = "torch returned an unpinned buffer"
+            except Exception as exc:  # no pinned allocator for this backend, or a driver error
+                pinned, why = False, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = None if pinned else f"torch cannot pin host memory for {self.kind}: {why}"
+            self._pin_probe = (pinned, reason)
+        return self._pin_probe
+
+    def _allocate_pinned(self, numel: int, dtype: torch.dtype) -> torch.Tensor:
+        # ``pin_memory=True`` uses the host allocator of the accelerator backend torch was built
+        # (or, for torch_npu, patched) with; checking is_pinned() catches a plug-in that quietly
+        # returns pageable memory.
+        from accelbench.errors import Unsupported
+
+        t = torch.empty(numel, dtype=dtype, pin_memory=True)
+        if not t.is_pinned():
+            raise Unsupported(f"torch returned an unpinned host buffer for {self.kind}")
+        return t
 
 
 def make_device(spec: str, peaks_override: list[PeakSpec] | None = None) -> BaseDevice:

@@ -109,6 +109,15 @@ class CudaDevice(TorchAcceleratorDevice):
         finally:
             torch.backends.cudnn.allow_tf32 = prev
 
+    @contextlib.contextmanager
+    def autotune(self, enabled: bool = True) -> Iterator[None]:
+        prev = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = enabled
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.benchmark = prev
+
     def graph_callable(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Capture ``fn`` once into a CUDA graph; replays skip per-kernel launch overhead."""
         with torch.cuda.device(self.index):

@@ -106,6 +106,7 @@ class FakeDevice(BaseDevice):
         dtypes: Iterable[str] = ("float32", "float16", "bfloat16"),
         durations: Iterable[float] | None = None,
         fail_when: Callable[[], BaseException | None] | None = None,
+        can_pin: bool = True,
     ) -> None:
         super().__init__(index, [*(peaks_override or []), FAKE_PEAK])
         self._name = name
@@ -115,6 +116,7 @@ class FakeDevice(BaseDevice):
         if durations is None:  # say what really times the samples: the host clock
             self.timer_kind = "perf_counter"
         self._fail_when = fail_when
+        self.can_pin = can_pin
         self._alloc: _Allocator | None = None
         self._last_peak: int | None = None
         self.sync_count = 0
@@ -179,3 +181,16 @@ class FakeDevice(BaseDevice):
     def graph_callable(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         fn()  # "capture"
         return fn
+
+    def pinned_memory_support(self) -> tuple[bool, str | None]:
+        # The fake stands in for an accelerator that can pin (as CUDA and Ascend can), so that
+        # h2d/d2h code paths run in tests; ``can_pin=False`` plays one that cannot.
+        if not self.can_pin:
+            return False, "the fake device was configured without pinned host memory"
+        return True, None
+
+    def _allocate_pinned(self, numel: int, dtype: torch.dtype) -> torch.Tensor:
+        # Ordinary host memory: the fake's "device" memory is host memory too, and there is no
+        # DMA engine whose speed pinning could change. Counted by the fake allocator like any
+        # allocation inside a case.
+        return torch.empty(numel, dtype=dtype)

@@ -1,6 +1,10 @@
 """Workloads: what runs. Each kind registers itself in ``WORKLOADS`` by name."""
 
-from accelbench.workloads import gemm  # noqa: F401  (registers gemm, peak-gemm)
+from accelbench.workloads import (
+    bandwidth,  # noqa: F401  (registers bandwidth, peak-bandwidth)
+    gemm,  # noqa: F401  (registers gemm, peak-gemm)
+    operators,  # noqa: F401  (registers linear, conv2d, rnn)
+)
 from accelbench.workloads.base import WORKLOADS, CaseOutput, RunContext, Workload
 
 __all__ = ["WORKLOADS", "CaseOutput", "RunContext", "Workload"]

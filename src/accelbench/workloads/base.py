@@ -33,6 +33,16 @@ class MeasuredPeak:
     result that reports utilisation against it."""
 
 
+@dataclass(frozen=True)
+class MeasuredBandwidth:
+    """A stored peak memory-bandwidth measurement (``peak-bandwidth``), or why there is none."""
+
+    bytes_per_s: float | None
+    result_id: str | None = None
+    reason: str | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class RunContext:
     device: BaseDevice
@@ -40,6 +50,9 @@ class RunContext:
     measure: MeasureSettings
     measured_peak: Callable[[str], MeasuredPeak] = lambda dtype: MeasuredPeak(
         None, reason="no store to look up measured peaks"
+    )
+    measured_bandwidth: Callable[[], MeasuredBandwidth] = lambda: MeasuredBandwidth(
+        None, reason="no store to look up measured bandwidth"
     )
 
 
@@ -87,11 +100,14 @@ def throughput_metrics(
     ctx: RunContext,
     dtype: str,
     samples_per_iter: int | None = None,
+    macs: float | None = None,
 ) -> tuple[dict[str, Metric], dict[str, Any]]:
-    """Achieved FLOPS, utilisation of datasheet and measured peaks, intensity, memory.
+    """Achieved FLOPS, utilisation of datasheet and measured peaks, intensity, roofline, memory.
 
-    Convention: one multiply-accumulate is 2 FLOPs. Achieved FLOPS use the median time, so one
-    slow outlier does not move them; ``best_gflops`` uses the fastest sample.
+    Convention: one multiply-accumulate is 2 FLOPs; ``macs`` defaults to ``flops / 2`` (pure
+    MAC work such as a GEMM) and is given explicitly where bias adds or activations add non-MAC
+    FLOPs. Achieved FLOPS use the median time, so one slow outlier does not move them;
+    ``best_gflops`` uses the fastest sample.
     """
     s = m.summary
     achieved = flops / s.median
@@ -99,7 +115,7 @@ def throughput_metrics(
         "time_median": Metric(value=s.median, unit="s"),
         "time_min": Metric(value=s.min, unit="s"),
         "flops": Metric(value=flops, unit="FLOP"),
-        "macs": Metric(value=flops / 2, unit="MAC"),
+        "macs": Metric(value=flops / 2 if macs is None else macs, unit="MAC"),
         "achieved_gflops": Metric(value=achieved / 1e9, unit="GFLOP/s"),
         "best_gflops": Metric(value=flops / s.min / 1e9, unit="GFLOP/s"),
     }
@@ -127,6 +143,8 @@ def throughput_metrics(
         used["measured_peak"] = {"flops": mp.flops, "result_id": mp.result_id, **mp.quality}
     else:
         metrics["utilisation_measured"] = Metric.missing("%", mp.reason or "no measured peak")
+    if min_bytes:
+        metrics.update(_roofline(flops / min_bytes, achieved, mp, ctx.measured_bandwidth(), used))
     peak_mem = ctx.device.peak_memory_bytes()
     metrics["peak_memory"] = (
         Metric(value=float(peak_mem), unit="B")
@@ -134,3 +152,42 @@ def throughput_metrics(
         else Metric.missing("B", ctx.device.peak_memory_unavailable_reason())
     )
     return metrics, used
+
+
+def _roofline(
+    intensity: float,
+    achieved: float,
+    peak: MeasuredPeak,
+    bw: MeasuredBandwidth,
+    used: dict[str, Any],
+) -> dict[str, Metric]:
+    """Where the case sits on the measured roofline: min(peak compute, intensity x bandwidth).
+
+    ``roofline_efficiency`` is achieved / attainable: how close the case gets to what its
+    arithmetic intensity allows, which separates "slow kernel" from "memory-bound shape".
+    Built only from measured peaks, so both axes come from this machine.
+    """
+    if bw.bytes_per_s:
+        used["measured_bandwidth"] = {
+            "bytes_per_s": bw.bytes_per_s,
+            "result_id": bw.result_id,
+            **bw.quality,
+        }
+    if not (peak.flops and bw.bytes_per_s):
+        why = (
+            peak.reason
+            if not peak.flops
+            else (bw.reason or "no measured memory bandwidth (run accelbench peaks)")
+        )
+        return {
+            "roofline_attainable_gflops": Metric.missing("GFLOP/s", why or "no measured peak"),
+            "roofline_efficiency": Metric.missing("%", why or "no measured peak"),
+        }
+    memory_roof = intensity * bw.bytes_per_s
+    attainable = min(peak.flops, memory_roof)
+    used["roofline_bound"] = "memory" if memory_roof < peak.flops else "compute"
+    used["ridge_point_flop_per_byte"] = peak.flops / bw.bytes_per_s
+    return {
+        "roofline_attainable_gflops": Metric(value=attainable / 1e9, unit="GFLOP/s"),
+        "roofline_efficiency": Metric(value=100 * achieved / attainable, unit="%"),
+    }

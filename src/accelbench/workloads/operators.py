@@ -1,0 +1,423 @@
+"""Single-operator sweeps: fully connected, 2-D convolution and RNN/LSTM/GRU.
+
+Each kind expands a YAML grid (the cartesian product of its list-valued params) into cases and
+times one operator per case, ``forward`` or ``forward+backward``, in every requested dtype. The
+operator is a real ``torch.nn`` module in the case's dtype, fed random normal tensors made on
+the device before timing (zeros or constants can take fast paths and distort timing and power).
+
+- ``forward`` runs under ``torch.no_grad()``: the operator alone, as inference runs it.
+- ``forward+backward`` runs the forward with autograd and then ``torch.autograd.grad`` for the
+  parameters and, when ``input_grad`` is true (the default: an operator in the middle of a
+  network), the input. Gradients are returned, not accumulated into ``.grad``, so no extra
+  accumulation kernel is timed.
+
+FLOPs, MACs and minimum bytes come from :mod:`accelbench.flops`, the same analytic counts that
+``accelbench flops`` prints, so a sweep's numbers can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from torch import nn
+
+from accelbench import flops as fl
+from accelbench.devices.base import torch_dtype
+from accelbench.results.schema import Metric
+from accelbench.timing.protocol import measure
+from accelbench.workloads.base import (
+    WORKLOADS,
+    CaseOutput,
+    RunContext,
+    Workload,
+    throughput_metrics,
+)
+
+Dim = Annotated[int, Strict(), Field(gt=0, le=2**31 - 1)]
+NonNeg = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
+Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
+Mode = Literal["forward", "forward+backward"]
+MODES: tuple[str, ...] = ("forward", "forward+backward")
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+class OperatorParams(BaseModel):
+    """What every operator grid shares: modes, dtypes and whether the input gets a gradient."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modes: list[Mode] = Field(default=list(MODES), min_length=1)
+    dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
+    input_grad: bool = Field(
+        default=True,
+        description="forward+backward also computes the input gradient (false: a first layer)",
+    )
+
+
+class OperatorWorkload(Workload):
+    """Grid expansion and the timed forward / forward+backward loop shared by the operators.
+
+    Subclasses say which params form the grid, build the module and its input for a case, and
+    count the case's FLOPs. Cases are ordered dtype, then mode, then grid, so a sweep's progress
+    reads naturally and similar shapes run back to back.
+    """
+
+    grid_fields: ClassVar[tuple[str, ...]]
+
+    def grid(self) -> list[dict[str, Any]]:
+        """The shape combinations (without mode and dtype), invalid combinations removed."""
+        p = self.params
+        axes = [_unique(getattr(p, f)) for f in self.grid_fields]
+        combos = [dict(zip(self.grid_fields, c, strict=True)) for c in itertools.product(*axes)]
+        return [c for c in combos if self.valid(c)]
+
+    def valid(self, combo: dict[str, Any]) -> bool:
+        return True
+
+    def cases(self) -> list[dict[str, Any]]:
+        p: OperatorParams = self.params  # type: ignore[assignment]
+        return [
+            {**combo, "mode": mode, "dtype": dt}
+            for dt in _unique(p.dtypes)
+            for mode in _unique(p.modes)
+            for combo in self.grid()
+        ]
+
+    # -- per kind ------------------------------------------------------------------------------
+    def build(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> nn.Module:
+        raise NotImplementedError
+
+    def make_input(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> torch.Tensor:
+        raise NotImplementedError
+
+    def count(self, case: dict[str, Any], elem_bytes: int) -> fl.OpCount:
+        raise NotImplementedError
+
+    def samples(self, case: dict[str, Any]) -> int:
+        return int(case["batch"])
+
+    def extra_metrics(self, case: dict[str, Any], median_s: float) -> dict[str, Metric]:
+        return {}
+
+    @staticmethod
+    def first_output(y: Any) -> torch.Tensor:
+        return y[0] if isinstance(y, tuple) else y
+
+    # -- shared run ----------------------------------------------------------------------------
+    def _callable(
+        self, module: nn.Module, x: torch.Tensor, mode: str, input_grad: bool
+    ) -> Callable[[], Any]:
+        if mode == "forward":
+
+            def forward() -> Any:
+                with torch.no_grad():
+                    return module(x)
+
+            return forward
+        params = [p for p in module.parameters() if p.requires_grad]
+        if input_grad:
+            x.requires_grad_(True)
+        wrt = [x, *params] if input_grad else params
+        # One untimed pass gives the output's shape for a random (not ones) upstream gradient.
+        with torch.no_grad():
+            grad_out = torch.randn_like(self.first_output(module(x)))
+
+        def forward_backward() -> Any:
+            y = self.first_output(module(x))
+            return torch.autograd.grad(y, wrt, grad_out)
+
+        return forward_backward
+
+    def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
+        p: OperatorParams = self.params  # type: ignore[assignment]
+        dtype, mode = case["dtype"], case["mode"]
+        dev, dt = ctx.device.torch_device, torch_dtype(dtype)
+        count = self.count(case, dt.itemsize)
+        with ctx.device.precision(dtype), ctx.device.autotune(True):
+            module = self.build(case, dev, dt)
+            x = self.make_input(case, dev, dt)
+            fn = self._callable(module, x, mode, p.input_grad and mode != "forward")
+            meas = measure(fn, ctx.device, ctx.measure)
+        cost = count.total(mode)
+        metrics, used = throughput_metrics(
+            flops=cost.flops,
+            macs=cost.macs,
+            min_bytes=cost.min_bytes,
+            m=meas,
+            ctx=ctx,
+            dtype=dtype,
+            samples_per_iter=self.samples(case),
+        )
+        n_params = sum(t.numel() for t in module.parameters())
+        metrics["params"] = Metric(value=float(n_params), unit="parameters")
+        metrics["forward_flops"] = Metric(value=count.forward.flops, unit="FLOP")
+        if mode != "forward":
+            metrics["backward_flops"] = Metric(value=count.backward.flops, unit="FLOP")
+        metrics.update(self.extra_metrics(case, meas.summary.median))
+        config: dict[str, Any] = {"peaks_used": used, "flop_count": {"op": count.op}}
+        if count.detail:
+            config["flop_count"]["detail"] = count.detail
+        if n_params != count.params:  # the analytic model and torch disagree: say so, loudly
+            config["flop_count"]["param_mismatch"] = {"analytic": count.params, "torch": n_params}
+        return CaseOutput(metrics=metrics, measurement=meas, config=config)
+
+
+# -- fully connected -----------------------------------------------------------------------------
+class LinearParams(OperatorParams):
+    batch: list[Dim] = Field(min_length=1, description="rows of the input")
+    in_features: list[Dim] = Field(min_length=1)
+    out_features: list[Dim] = Field(min_length=1)
+    bias: bool = True
+
+
+@WORKLOADS.register("linear")
+class Linear(OperatorWorkload):
+    """Fully connected layer ``y = x W^T + b`` (``nn.Linear``) over batch x in x out."""
+
+    kind = "linear"
+    Params = LinearParams
+    params: LinearParams
+    grid_fields = ("batch", "in_features", "out_features")
+
+    @classmethod
+    def describe(cls, case: dict[str, Any]) -> str:
+        return (
+            f"linear b={case['batch']} {case['in_features']}->{case['out_features']} "
+            f"{case['mode']} {case['dtype']}"
+        )
+
+    def build(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> nn.Module:
+        return nn.Linear(
+            case["in_features"], case["out_features"], bias=self.params.bias, device=dev, dtype=dt
+        )
+
+    def make_input(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> torch.Tensor:
+        return torch.randn(case["batch"], case["in_features"], device=dev, dtype=dt)
+
+    def count(self, case: dict[str, Any], elem_bytes: int) -> fl.OpCount:
+        return fl.linear(
+            rows=case["batch"],
+            in_features=case["in_features"],
+            out_features=case["out_features"],
+            bias=self.params.bias,
+            elem_bytes=elem_bytes,
+            input_grad=self.params.input_grad,
+        )
+
+
+# -- 2-D convolution -----------------------------------------------------------------------------
+Padding = NonNeg | Literal["same"]
+
+
+class Conv2dParams(OperatorParams):
+    batch: list[Dim] = Field(min_length=1)
+    input_size: list[Dim] = Field(min_length=1, description="square input height = width")
+    in_channels: list[Dim] = Field(min_length=1)
+    out_channels: list[Dim] = Field(min_length=1)
+    kernel_size: list[Dim] = Field(min_length=1, description="square filter")
+    stride: list[Dim] = Field(default=[1], min_length=1)
+    padding: list[Padding] = Field(
+        default=["same"],
+        min_length=1,
+        description="'same' pads dilation*(k-1)/2 on each side (output = input / stride)",
+    )
+    dilation: list[Dim] = Field(default=[1], min_length=1)
+    groups: list[Dim] = Field(default=[1], min_length=1)
+    bias: bool = True
+    channels_last: bool = Field(
+        default=False, description="NHWC memory format (what GPU tensor cores prefer)"
+    )
+
+    @model_validator(mode="after")
+    def _some_valid(self) -> Conv2dParams:
+        ok = any(
+            ci % g == 0 and co % g == 0
+            for ci, co, g in itertools.product(self.in_channels, self.out_channels, self.groups)
+        )
+        if not ok:
+            raise ValueError(
+                "no combination of in_channels, out_channels and groups divides evenly"
+            )
+        if any(p == "same" and k % 2 == 0 for p in self.padding for k in self.kernel_size):
+            raise ValueError("padding 'same' needs odd kernel sizes (symmetric padding)")
+        return self
+
+
+def _conv_padding(case: dict[str, Any]) -> int:
+    pad = case["padding"]
+    return case["dilation"] * (case["kernel_size"] - 1) // 2 if pad == "same" else int(pad)
+
+
+@WORKLOADS.register("conv2d")
+class Conv2d(OperatorWorkload):
+    """2-D convolution (``nn.Conv2d``) over batch, input size, channels, filter, stride, padding,
+    dilation and groups. Combinations whose channels are not divisible by ``groups`` or whose
+    output would be empty are left out of the grid."""
+
+    kind = "conv2d"
+    Params = Conv2dParams
+    params: Conv2dParams
+    grid_fields = (
+        "batch",
+        "input_size",
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+    )
+
+    def valid(self, c: dict[str, Any]) -> bool:
+        if c["in_channels"] % c["groups"] or c["out_channels"] % c["groups"]:
+            return False
+        span = c["dilation"] * (c["kernel_size"] - 1) + 1
+        return c["input_size"] + 2 * _conv_padding(c) >= span
+
+    @classmethod
+    def describe(cls, case: dict[str, Any]) -> str:
+        extra = "".join(
+            f" {k}={case[k]}"
+            for k, default in (("stride", 1), ("padding", "same"), ("dilation", 1), ("groups", 1))
+            if case[k] != default
+        )
+        return (
+            f"conv2d b={case['batch']} {case['in_channels']}x{case['input_size']}^2 -> "
+            f"{case['out_channels']} k={case['kernel_size']}{extra} {case['mode']} {case['dtype']}"
+        )
+
+    def build(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> nn.Module:
+        m = nn.Conv2d(
+            case["in_channels"],
+            case["out_channels"],
+            case["kernel_size"],
+            stride=case["stride"],
+            padding=_conv_padding(case),
+            dilation=case["dilation"],
+            groups=case["groups"],
+            bias=self.params.bias,
+            device=dev,
+            dtype=dt,
+        )
+        return m.to(memory_format=torch.channels_last) if self.params.channels_last else m
+
+    def make_input(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> torch.Tensor:
+        s = case["input_size"]
+        x = torch.randn(case["batch"], case["in_channels"], s, s, device=dev, dtype=dt)
+        return x.contiguous(memory_format=torch.channels_last) if self.params.channels_last else x
+
+    def count(self, case: dict[str, Any], elem_bytes: int) -> fl.OpCount:
+        return fl.conv2d(
+            batch=case["batch"],
+            in_channels=case["in_channels"],
+            out_channels=case["out_channels"],
+            height=case["input_size"],
+            width=case["input_size"],
+            kernel_size=case["kernel_size"],
+            stride=case["stride"],
+            padding=_conv_padding(case),
+            dilation=case["dilation"],
+            groups=case["groups"],
+            bias=self.params.bias,
+            elem_bytes=elem_bytes,
+            input_grad=self.params.input_grad,
+        )
+
+
+# -- recurrent -----------------------------------------------------------------------------------
+Cell = Literal["rnn_tanh", "rnn_relu", "lstm", "gru"]
+_RNN_CLASSES: dict[str, tuple[type[nn.RNNBase], dict[str, Any]]] = {
+    "rnn_tanh": (nn.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
+    "lstm": (nn.LSTM, {}),
+    "gru": (nn.GRU, {}),
+}
+
+
+class RnnParams(OperatorParams):
+    cell: list[Cell] = Field(default=["lstm"], min_length=1)
+    batch: list[Dim] = Field(min_length=1)
+    seq_len: list[Dim] = Field(min_length=1)
+    hidden_size: list[Dim] = Field(min_length=1)
+    input_size: list[Dim] | None = Field(
+        default=None, description="features per time step; omitted: equal to hidden_size"
+    )
+    num_layers: list[Dim] = Field(default=[1], min_length=1)
+    bidirectional: list[bool] = Field(default=[False], min_length=1)
+    batch_first: bool = False
+    bias: bool = True
+
+
+@WORKLOADS.register("rnn")
+class Rnn(OperatorWorkload):
+    """Vanilla RNN (tanh or ReLU), LSTM and GRU layers (``nn.RNN``/``nn.LSTM``/``nn.GRU``) over
+    batch, sequence length, hidden size, input size, layers and direction. The whole sequence
+    is one call, so the framework's fused kernel (cuDNN, oneDNN, CANN) is what gets timed."""
+
+    kind = "rnn"
+    Params = RnnParams
+    params: RnnParams
+
+    @property
+    def grid_fields(self) -> tuple[str, ...]:  # type: ignore[override]
+        base = ("cell", "batch", "seq_len", "hidden_size")
+        extra = ("input_size",) if self.params.input_size is not None else ()
+        return (*base, *extra, "num_layers", "bidirectional")
+
+    def _input_size(self, case: dict[str, Any]) -> int:
+        return int(case.get("input_size", case["hidden_size"]))
+
+    @classmethod
+    def describe(cls, case: dict[str, Any]) -> str:
+        inp = f" in={case['input_size']}" if "input_size" in case else ""
+        layers = f" layers={case['num_layers']}" if case["num_layers"] != 1 else ""
+        bi = " bidirectional" if case["bidirectional"] else ""
+        return (
+            f"{case['cell']} b={case['batch']} seq={case['seq_len']} h={case['hidden_size']}"
+            f"{inp}{layers}{bi} {case['mode']} {case['dtype']}"
+        )
+
+    def build(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> nn.Module:
+        cls, kw = _RNN_CLASSES[case["cell"]]
+        return cls(
+            self._input_size(case),
+            case["hidden_size"],
+            num_layers=case["num_layers"],
+            bidirectional=case["bidirectional"],
+            batch_first=self.params.batch_first,
+            bias=self.params.bias,
+            device=dev,
+            dtype=dt,
+            **kw,
+        )
+
+    def make_input(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> torch.Tensor:
+        b, t = case["batch"], case["seq_len"]
+        shape = (b, t) if self.params.batch_first else (t, b)
+        return torch.randn(*shape, self._input_size(case), device=dev, dtype=dt)
+
+    def count(self, case: dict[str, Any], elem_bytes: int) -> fl.OpCount:
+        return fl.rnn(
+            mode=case["cell"],
+            seq_len=case["seq_len"],
+            batch=case["batch"],
+            input_size=self._input_size(case),
+            hidden_size=case["hidden_size"],
+            num_layers=case["num_layers"],
+            bidirectional=case["bidirectional"],
+            bias=self.params.bias,
+            elem_bytes=elem_bytes,
+            input_grad=self.params.input_grad,
+        )
+
+    def extra_metrics(self, case: dict[str, Any], median_s: float) -> dict[str, Metric]:
+        tokens = case["batch"] * case["seq_len"]
+        return {"tokens_per_s": Metric(value=tokens / median_s, unit="time steps/s")}
