@@ -437,6 +437,20 @@ def peaks(
             "--dtype", help="precision (repeatable); default float32, tfloat32, bfloat16, float16"
         ),
     ] = None,
+    bandwidth_sizes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bandwidth-size",
+            help="copy/triad buffer size, e.g. 256MiB (repeatable); default 256MiB and 1GiB",
+        ),
+    ] = None,
+    time_budget: Annotated[
+        float,
+        typer.Option(
+            "--time-budget",
+            help="seconds of timed work per size before stopping short of the 1% CI target",
+        ),
+    ] = 10.0,
     remeasure: Annotated[
         bool, typer.Option("--remeasure", help="measure again even if peaks are stored")
     ] = False,
@@ -451,6 +465,7 @@ def peaks(
     from accelbench.api import run_suite
     from accelbench.devices import default_device_spec, make_device
     from accelbench.peaks import latest_results, peak_rows, peaks_suite
+    from accelbench.workloads.bandwidth import parse_size
 
     spec = device if device is not None else default_device_spec()
     if not spec.strip():
@@ -464,7 +479,21 @@ def peaks(
         if not 0 < n <= 2**31 - 1:
             raise UserError(f"--size {n}: expected a positive matrix size")
     dev = make_device(spec, _peaks(peaks_file))
-    suite = peaks_suite(dev, sizes=sizes, dtypes=dtypes)
+    bw_sizes = []
+    for text in bandwidth_sizes or []:
+        try:
+            bw_sizes.append(parse_size(int(text) if text.isdigit() else text))
+        except ValueError as exc:
+            raise UserError(f"--bandwidth-size: {exc}") from None
+    if not 0 < time_budget <= 86_400:
+        raise UserError(f"--time-budget {time_budget:g}: expected seconds between 0 and 86400")
+    suite = peaks_suite(
+        dev,
+        sizes=sizes,
+        dtypes=dtypes,
+        bandwidth_sizes=bw_sizes or None,
+        time_budget_s=time_budget,
+    )
     report = run_suite(
         suite, device=dev, db=db, threads=threads, resume=not remeasure, reporter=RichReporter(err)
     )

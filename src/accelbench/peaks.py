@@ -31,12 +31,13 @@ def peaks_suite(
     sizes: list[int] | None = None,
     dtypes: list[str] | None = None,
     bandwidth_sizes: list[int] | None = None,
+    time_budget_s: float = 10.0,
 ) -> Suite:
     """The suite ``accelbench peaks`` runs on ``device``.
 
     Adaptive protocol: at least 10 timed iterations per size, until the 95% CI is within 1%
-    of the mean or 10 s of timed work, because a peak is the reference every utilisation is
-    divided by and deserves more samples than a sweep case.
+    of the mean or ``time_budget_s`` of timed work per size, because a peak is the reference
+    every utilisation is divided by and deserves more samples than a sweep case.
     """
     gemm_sizes = sizes or (CPU_SIZES if device.kind == "cpu" else ACCELERATOR_SIZES)
     bw: dict[str, Any] = {"sizes": bandwidth_sizes} if bandwidth_sizes else {}
@@ -49,7 +50,7 @@ def peaks_suite(
             "warmup": 5,
             "iterations": 10,
             "target_rel_ci": 0.01,
-            "time_budget_s": 10,
+            "time_budget_s": time_budget_s,
         },
         "workloads": [
             {

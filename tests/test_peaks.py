@@ -1,0 +1,139 @@
+"""`accelbench peaks`: measured peaks are stored, shown, reused by sweeps, and not re-measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_cli import cli, flat, one_error_line
+
+from accelbench.api import run_suite
+from accelbench.config import validate_suite
+from accelbench.devices.cpu import CpuDevice
+from accelbench.devices.fake import FakeDevice
+from accelbench.peaks import ACCELERATOR_SIZES, CPU_SIZES, peaks_suite
+from accelbench.results.store import Store
+
+FAST = [
+    "--device",
+    "fake",
+    "--size",
+    "16",
+    "--size",
+    "32",
+    "--bandwidth-size",
+    "64KiB",
+    "--time-budget",
+    "0.2",
+]
+
+
+def test_peaks_suite_sizes_follow_the_device() -> None:
+    cpu = peaks_suite(CpuDevice())
+    gemm = next(w for w in cpu.workloads if w.kind == "peak-gemm")
+    assert gemm.params["sizes"] == CPU_SIZES
+    fake = peaks_suite(FakeDevice(), sizes=[64], bandwidth_sizes=[4096])
+    assert next(w for w in fake.workloads if w.kind == "peak-gemm").params["sizes"] == [64]
+    assert next(w for w in fake.workloads if w.kind == "peak-bandwidth").params == {"sizes": [4096]}
+    accel = peaks_suite(FakeDevice())
+    assert next(w for w in accel.workloads if w.kind == "peak-gemm").params["sizes"] == (
+        ACCELERATOR_SIZES
+    )
+
+
+def test_peaks_are_measured_stored_and_shown_again_without_remeasuring(
+    tmp_path: Path, capsys
+) -> None:
+    db = tmp_path / "p.db"
+    code, out, _ = cli(capsys, "peaks", *FAST, "--db", str(db), "--json")
+    assert code == 0, out
+    first = json.loads(out)["peaks"]
+    by_name = {r["peak"]: r for r in first}
+    # tfloat32 exists only on NVIDIA GPUs: stored as unsupported, with the reason
+    assert by_name["compute tfloat32"]["status"] == "unsupported"
+    assert "without tfloat32" in by_name["compute tfloat32"]["message"]
+    for name in ("compute float32", "compute bfloat16", "compute float16", "memory bandwidth"):
+        assert by_name[name]["status"] == "ok" and by_name[name]["measured"] > 0, name
+    # the fake's datasheet entry gives 10 TFLOPS float32: the ratio is measured / datasheet
+    f32 = by_name["compute float32"]
+    assert f32["datasheet"] == pytest.approx(10_000.0)
+    assert f32["of_datasheet"] == pytest.approx(f32["measured"] / 10_000.0)
+    with Store(db) as st:
+        stored = st.count()
+    assert stored == 5
+
+    code, out, _ = cli(capsys, "peaks", *FAST, "--db", str(db), "--json")
+    assert code == 0
+    again = json.loads(out)["peaks"]
+    assert [r["result_id"] for r in again] == [r["result_id"] for r in first]
+    with Store(db) as st:
+        assert st.count() == stored  # nothing measured twice
+
+    code, out, _ = cli(capsys, "peaks", *FAST, "--db", str(db), "--json", "--remeasure")
+    assert code == 0
+    with Store(db) as st:
+        assert st.count() == 2 * stored
+
+
+def test_peaks_table_names_measured_and_datasheet(tmp_path: Path, capsys) -> None:
+    code, out, _ = cli(capsys, "peaks", *FAST, "--db", str(tmp_path / "p.db"))
+    assert code == 0
+    text = flat(out)
+    assert "GB/s" in text and "GFLOP/s" in text and "bandwidth" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--dtype", "int8"], "--dtype 'int8'"),
+        (["--size", "0"], "--size 0"),
+        (["--bandwidth-size", "1MB"], "--bandwidth-size"),
+        (["--device", "tpu9"], "tpu9"),
+    ],
+)
+def test_bad_peaks_input_is_one_error_line(
+    tmp_path: Path, capsys, args: list[str], needle: str
+) -> None:
+    base = ["--device", "fake"] if "--device" not in args else []
+    code, _, err = cli(capsys, "peaks", *base, *args, "--db", str(tmp_path / "p.db"))
+    assert code == 2
+    assert needle in one_error_line(err)
+
+
+def test_later_sweeps_use_the_stored_peaks_for_the_roofline(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "p.db"
+    dev = FakeDevice(durations=[1e-3])
+    run_suite(
+        peaks_suite(dev, sizes=[16], dtypes=["float32"], bandwidth_sizes=[4096]), device=dev, db=db
+    )
+    suite = validate_suite(
+        {
+            "name": "later",
+            "measure": {"warmup": 1, "iterations": 3},
+            "workloads": [
+                {
+                    "name": "fc",
+                    "kind": "linear",
+                    "params": {
+                        "batch": [8],
+                        "in_features": [8],
+                        "out_features": [8],
+                        "modes": ["forward"],
+                        "dtypes": ["float32"],
+                    },
+                }
+            ],
+        },
+        "test",
+    )
+    report = run_suite(suite, device=dev, db=db)
+    r = report.results[0]
+    with Store(db) as st:
+        bw = st.query(kind="peak-bandwidth")[0]
+        peak = st.query(kind="peak-gemm")[0]
+    used = r.config["peaks_used"]
+    assert used["measured_bandwidth"]["result_id"] == bw.result_id
+    assert used["measured_peak"]["result_id"] == peak.result_id
+    assert r.metric("roofline_efficiency") is not None
+    assert used["roofline_bound"] in {"memory", "compute"}
