@@ -217,8 +217,8 @@ def test_builtin_suites_load_and_expand() -> None:
         assert counts[name] > 0
     # quick: 3 compute peaks + 1 bandwidth peak + 6 sizes x 3 dtypes of GEMM, then quick-ops
     assert counts["quick"] == 22 + counts["quick-ops"]
-    assert counts["quick-ops"] == (8 + 8 + 12) * 2 * 3  # shapes x modes x dtypes
-    assert counts["paper-ops"] == (243 + 192 + 144) * 2  # the paper grids x two modes
+    assert counts["quick-ops"] == (8 + 8 + 12) * 2 * 4  # shapes x modes x dtypes
+    assert counts["paper-ops"] == (243 + 192 + 144) * 2 * 2  # grids x modes x dtypes
     quick = load_suite("quick")
     gemm = next(w for w in quick.workloads if w.kind == "gemm")
     cases = WORKLOADS.get("gemm").from_dict(gemm.params).cases()

@@ -11,7 +11,7 @@ from helpers import write_suite
 
 from accelbench import flops as fl
 from accelbench.api import run_suite
-from accelbench.config import load_suite, validate_suite
+from accelbench.config import load_suite, measure_for, validate_suite
 from accelbench.devices.cpu import CpuDevice
 from accelbench.devices.fake import FakeDevice
 from accelbench.errors import ConfigError
@@ -51,7 +51,7 @@ def test_paper_convolution_grid_is_exactly_the_papers_243() -> None:
     assert {c["out_channels"] for c in grid} == {64, 128, 256}
     assert {c["kernel_size"] for c in grid} == {1, 3, 5}
     # every combination runs in each mode and dtype: cases = grid x modes x dtypes
-    assert len(wl.cases()) == 243 * 2 * 1
+    assert len(wl.cases()) == 243 * 2 * 2
 
 
 def test_paper_fc_and_rnn_grids_have_the_papers_counts() -> None:
@@ -172,18 +172,41 @@ def test_forward_backward_without_input_grad_counts_less() -> None:
     )
 
 
-def test_backward_really_computes_the_gradients_it_counts() -> None:
-    """The timed callable returns d(input) and d(params), matching autograd on the same data."""
-    wl = WORKLOADS.get("linear").from_dict({**SMALL["linear"], "dtypes": ["float32"]})
+@pytest.mark.parametrize("kind", sorted(SMALL))
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_backward_computes_exactly_the_gradients_it_counts(kind: str, input_grad: bool) -> None:
+    """The timed callable returns d(input) (only with input_grad) and d(every parameter),
+    equal to what autograd gives for the same module, input and upstream gradient."""
+    wl = WORKLOADS.get(kind).from_dict({**SMALL[kind], "dtypes": ["float32"]})
     case = next(c for c in wl.cases() if c["mode"] == "forward+backward")
     dev = torch.device("cpu")
     torch.manual_seed(0)
     module = wl.build(case, dev, torch.float32)
     x = wl.make_input(case, dev, torch.float32)
-    grads = wl._callable(module, x, "forward+backward", True)()
-    assert len(grads) == 1 + 2  # input, weight, bias
-    assert grads[0].shape == x.shape and grads[1].shape == module.weight.shape
-    assert module.weight.grad is None  # returned, not accumulated
+    torch.manual_seed(1)
+    grads = wl._callable(module, x, "forward+backward", input_grad)()
+    params = list(module.parameters())
+    assert len(grads) == len(params) + int(input_grad)
+    assert all(p.grad is None for p in params)  # returned, not accumulated
+
+    torch.manual_seed(1)  # the same upstream gradient as the callable drew
+    ref_x = x.detach().clone().requires_grad_(input_grad)
+    with torch.no_grad():
+        grad_out = torch.randn_like(wl.first_output(module(ref_x)))
+    y = wl.first_output(module(ref_x))
+    expected = torch.autograd.grad(y, [ref_x, *params] if input_grad else params, grad_out)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_forward_mode_runs_without_autograd_in_eval_mode() -> None:
+    wl = WORKLOADS.get("rnn").from_dict({**SMALL["rnn"], "cell": ["lstm"], "modes": ["forward"]})
+    case = wl.cases()[0]
+    module = wl.build(case, torch.device("cpu"), torch.float32)
+    x = wl.make_input(case, torch.device("cpu"), torch.float32)
+    out = wl._callable(module, x, "forward", False)()
+    assert not module.training
+    assert not wl.first_output(out).requires_grad
 
 
 def test_rnn_batch_first_shapes_the_input() -> None:
@@ -352,3 +375,26 @@ def test_included_workload_names_must_not_clash(tmp_path: Path) -> None:
     write_suite(a, {"name": "a", "include": ["quick-ops"], "workloads": [ops_fc]})
     with pytest.raises(ConfigError, match="used twice"):
         load_suite(str(a))
+
+
+def test_included_workloads_keep_their_own_measure_and_resolve_relative_paths(
+    tmp_path: Path,
+) -> None:
+    """The child has no ``measure``: its workloads get the defaults, not the parent's."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    gemm = [{"name": "child-gemm", "kind": "gemm", "params": {"sizes": [8]}}]
+    write_suite(sub / "child.yaml", {"name": "child", "workloads": gemm})
+    write_suite(
+        sub / "parent.yaml",
+        {
+            "name": "parent",
+            "measure": {"mode": "fixed", "iterations": 7, "cuda_graph": True},
+            "include": ["child.yaml"],  # relative to parent.yaml, not to the working directory
+        },
+    )
+    suite = load_suite(str(sub / "parent.yaml"))
+    (w,) = suite.workloads  # an include alone is enough workloads
+    resolved = measure_for(suite, w)
+    assert resolved == MeasureSettings()  # the child's settings: all defaults
+    assert resolved.cuda_graph is False and resolved.iterations == 100

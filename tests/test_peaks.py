@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,44 @@ def test_later_sweeps_use_the_stored_peaks_for_the_roofline(tmp_path: Path, caps
     assert used["measured_peak"]["result_id"] == peak.result_id
     assert r.metric("roofline_efficiency") is not None
     assert used["roofline_bound"] in {"memory", "compute"}
+
+
+def test_peaks_from_another_software_stack_are_measured_again(tmp_path: Path, capsys) -> None:
+    """A torch upgrade can move the peak and sweeps will not use the old one, so `peaks` must
+    not answer "already stored" with it."""
+    db = tmp_path / "p.db"
+    assert cli(capsys, "peaks", *FAST, "--db", str(db), "--json")[0] == 0
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE results SET record = json_set(record, '$.environment.torch', '1.0')")
+    con.close()
+    code, out, err = cli(capsys, "peaks", *FAST, "--db", str(db), "--json")
+    assert code == 0
+    assert "another software stack" in err
+    rows = json.loads(out)["peaks"]
+    with Store(db) as st:
+        assert st.count() == 10
+        fresh = {r.result_id for r in st.query() if r.environment.torch != "1.0"}
+    assert {r["result_id"] for r in rows} <= fresh
+
+
+def test_peaks_show_only_this_thread_count(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "p.db"
+    one = json.loads(cli(capsys, "peaks", *FAST, "--db", str(db), "--threads", "1", "--json")[1])
+    two = json.loads(cli(capsys, "peaks", *FAST, "--db", str(db), "--threads", "2", "--json")[1])
+    again = json.loads(cli(capsys, "peaks", *FAST, "--db", str(db), "--threads", "1", "--json")[1])
+    ids = [r["result_id"] for r in one["peaks"]]
+    assert [r["result_id"] for r in again["peaks"]] == ids
+    assert not set(ids) & {r["result_id"] for r in two["peaks"]}
+
+
+def test_noisy_peak_is_flagged() -> None:
+    from accelbench.peaks import quality_note
+    from accelbench.results.schema import Result
+
+    dev = FakeDevice(durations=[1e-3, 1e-3, 3e-3, 1e-3])
+    suite = peaks_suite(dev, sizes=[16], dtypes=["float32"], bandwidth_sizes=[4096])
+    report = run_suite(suite, device=dev, db=":memory:")
+    r: Result = report.results[0]
+    assert r.summary is not None and r.summary.high_spread
+    assert "noisy" in quality_note(r) and "--remeasure" in quality_note(r)

@@ -134,8 +134,25 @@ def measured_bandwidth_of(result: Result) -> MeasuredBandwidth:
     return MeasuredBandwidth(None if gbs is None else gbs * 1e9, result.result_id, None, quality)
 
 
+def same_stack(result: Result, env: Environment) -> bool:
+    """Whether ``result`` was measured with this chip, thread count and software stack.
+
+    A measured peak is only a ceiling for measurements taken under the same conditions: a torch
+    or driver upgrade, or another thread count, can move it.
+    """
+    e = result.environment
+    return (
+        e.host == env.host
+        and e.threads == env.threads
+        and e.device_name == env.device_name
+        and e.torch == env.torch
+        and e.accelerator_runtime == env.accelerator_runtime
+    )
+
+
 def _stored_peak(store: Store, kind: str, device: str, env: Environment, dtype: str | None) -> Any:
-    """The newest ok ``kind`` result on this device, host, thread count and software stack."""
+    """The newest ok ``kind`` result measured here on this device and software stack."""
+    imported = store.imported_runs()
     for r in store.query(
         kind=kind,
         device=device,
@@ -144,13 +161,10 @@ def _stored_peak(store: Store, kind: str, device: str, env: Environment, dtype: 
         status="ok",
         newest_first=True,
     ):
-        # Same chip and same software stack: a torch upgrade can move the peak.
-        e = r.environment
         if (
             (dtype is None or r.case.get("dtype") == dtype)
-            and e.device_name == env.device_name
-            and e.torch == env.torch
-            and e.accelerator_runtime == env.accelerator_runtime
+            and r.run_id not in imported
+            and same_stack(r, env)
         ):
             return r
     return None
@@ -273,7 +287,7 @@ def _failure(exc: BaseException, device: BaseDevice) -> CaseOutput:
     out = CaseOutput(metrics={}, status=status, message=_error_message(exc))
     if status is Status.ERROR:
         out.config["traceback"] = "".join(
-            traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8)
+            traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8)
         )
     return out
 

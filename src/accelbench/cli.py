@@ -462,8 +462,9 @@ def peaks(
     Utilisation and the roofline of every later sweep on this device, host, thread count and
     software stack use them, next to the datasheet figures.
     """
-    from accelbench.api import run_suite
+    from accelbench.api import run_suite, set_threads
     from accelbench.devices import default_device_spec, make_device
+    from accelbench.environment import collect_environment
     from accelbench.peaks import latest_results, peak_rows, peaks_suite
     from accelbench.workloads.bandwidth import parse_size
 
@@ -494,13 +495,24 @@ def peaks(
         bandwidth_sizes=bw_sizes or None,
         time_budget_s=time_budget,
     )
+    info = dev.info()
+    env = collect_environment(info, seed=suite.seed, threads=set_threads(threads))
+    resume = not remeasure
+    if resume and db.exists():
+        with _open(db) as st:
+            stored, stale = latest_results(st, suite, dev.spec, env, [])
+        if stale and len(stored) < sum(len(wl.cases()) for wl in _workloads(suite)):
+            # Peaks from another torch, driver or chip would be skipped as "stored" yet never
+            # used by a sweep: measure them again for this software stack.
+            err.print("stored peaks come from another software stack: measuring again")
+            resume = False
     report = run_suite(
-        suite, device=dev, db=db, threads=threads, resume=not remeasure, reporter=RichReporter(err)
+        suite, device=dev, db=db, threads=threads, resume=resume, reporter=RichReporter(err)
     )
     # The newest result of each case in this suite: just measured, or stored earlier and skipped.
     with _open(db) as st:
-        results = latest_results(st, suite, report.device, report.results)
-    rows = peak_rows(results, dev.info())
+        results, _ = latest_results(st, suite, report.device, env, report.results)
+    rows = peak_rows(results, info)
     if as_json:
         _print_json({"device": dev.spec, "db": str(db), "peaks": rows})
     else:
@@ -522,12 +534,18 @@ def peaks(
                 f"{r['cv']:.1%}" if r["cv"] is not None else "-",
                 sheet,
                 f"{r['of_datasheet']:.0%}" if r["of_datasheet"] is not None else "-",
-                (r["message"] or "")[:60] if r["status"] != "ok" else "",
+                r["note"][:70],
             )
         out.print(t)
         out.print(f"stored in {db}; sweeps on this device use them for utilisation and roofline")
     if report.interrupted:
         raise typer.Exit(130)
+
+
+def _workloads(suite: Any) -> list[Any]:
+    from accelbench.workloads import WORKLOADS
+
+    return [WORKLOADS.get(w.kind).from_dict(w.params) for w in suite.workloads]
 
 
 # -- results ------------------------------------------------------------------------------------

@@ -138,47 +138,66 @@ def measure_for(suite: Suite, spec: WorkloadSpec) -> MeasureSettings:
     return MeasureSettings.model_validate({**suite.measure.model_dump(), **spec.measure})
 
 
-def _expand_includes(data: dict[str, Any], source: str, chain: tuple[str, ...]) -> dict[str, Any]:
+def _expand_includes(
+    data: dict[str, Any], source: str, chain: tuple[str, ...], base_dir: Path | None
+) -> dict[str, Any]:
     """Replace ``include: [suite, ...]`` by the included suites' workloads, appended in order.
 
-    Each included workload keeps the measurement settings of the suite it came from (its own
-    overrides on top of that suite's ``measure``), so ``quick`` times the ``quick-ops`` cases
-    exactly as ``quick-ops`` does. Includes name built-in suites or YAML files and may nest;
-    a cycle is an error.
+    Each included workload keeps exactly the measurement settings it has in the suite it came
+    from (the defaults, that suite's ``measure``, then its own overrides), so ``quick`` times
+    the ``quick-ops`` cases as ``quick-ops`` does and the parent's ``measure`` never leaks in.
+    Included ``peaks:`` entries are kept; the seed is the including suite's. An include names a
+    built-in suite or a YAML file, relative to the including file; includes may nest, and a
+    cycle is an error.
     """
-    includes = data.get("include")
-    if includes is None:
+    if "include" not in data:
         return data
+    includes = data["include"]
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
         raise ConfigError(f"{source}: include: expected a list of suite names or YAML files")
-    own = data.get("workloads") or []
-    if not isinstance(own, list):
-        return data  # Suite validation reports the wrong type with its path
     merged = {k: v for k, v in data.items() if k != "include"}
-    workloads = list(own)
+    own = data.get("workloads", [])
+    workloads = list(own) if isinstance(own, list) else own
+    peaks = list(data.get("peaks") or []) if isinstance(data.get("peaks", []), list) else None
     for ref in includes:
-        if ref in chain:
-            raise ConfigError(f"{source}: include: {ref!r} includes itself ({' -> '.join(chain)})")
-        path, label = _suite_file(ref, f"{source}: include")
-        child = _expand_includes(read_yaml(path), label, (*chain, ref))
-        if not isinstance(child, dict) or not isinstance(child.get("workloads"), list):
+        path, label = _suite_file(ref, f"{source}: include", base_dir)
+        key = str(path.resolve())
+        if key in chain:
+            raise ConfigError(f"{source}: include: {ref!r} includes itself")
+        raw = read_yaml(path)
+        if not isinstance(raw, dict):
             raise ConfigError(f"{label}: expected a mapping with 'name' and 'workloads'")
-        base_measure = child.get("measure") or {}
+        child = _expand_includes(raw, label, (*chain, key), path.parent)
+        if not isinstance(child.get("workloads"), list):
+            raise ConfigError(f"{label}: workloads: expected a list")
+        try:
+            child_measure = MeasureSettings.model_validate(child.get("measure") or {})
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, f"{label}: measure")) from None
         for w in child["workloads"]:
             if isinstance(w, dict):
-                w = {**w, "measure": {**base_measure, **(w.get("measure") or {})}}
-            workloads.append(w)
+                w = {**w, "measure": {**child_measure.model_dump(), **(w.get("measure") or {})}}
+            if isinstance(workloads, list):
+                workloads.append(w)
+        if peaks is not None and isinstance(child.get("peaks"), list):
+            peaks.extend(child["peaks"])
     merged["workloads"] = workloads
+    if peaks:
+        merged["peaks"] = peaks
     return merged
 
 
-def validate_suite(data: Any, source: str, chain: tuple[str, ...] = ()) -> Suite:
-    """Validate suite data, including each workload's params against its kind."""
+def validate_suite(data: Any, source: str, path: Path | None = None) -> Suite:
+    """Validate suite data, including each workload's params against its kind.
+
+    ``path`` is the file the data came from, if any: includes resolve relative to it.
+    """
     from accelbench.workloads import WORKLOADS
 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'name' and 'workloads' at the top")
-    data = _expand_includes(data, source, chain or (str(data.get("name", source)),))
+    chain = (str(path.resolve()),) if path is not None else ()
+    data = _expand_includes(data, source, chain, path.parent if path is not None else None)
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
@@ -210,12 +229,14 @@ def builtin_suites() -> dict[str, Path]:
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 
-def _suite_file(ref: str, what: str = "suite") -> tuple[Path, str]:
+def _suite_file(ref: str, what: str = "suite", base_dir: Path | None = None) -> tuple[Path, str]:
     """The file behind a suite reference and the label its errors use."""
     builtins = builtin_suites()
     if ref in builtins:
         return builtins[ref], f"{ref} (built-in)"
     path = Path(ref)
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         return path, str(path)
     raise ConfigError(
@@ -226,4 +247,4 @@ def _suite_file(ref: str, what: str = "suite") -> tuple[Path, str]:
 def load_suite(ref: str) -> Suite:
     """Load a built-in suite by name, or a suite file by path."""
     path, label = _suite_file(ref)
-    return validate_suite(read_yaml(path), label, (ref,))
+    return validate_suite(read_yaml(path), label, path)

@@ -9,12 +9,12 @@ every later sweep on the same device, host, thread count and software stack find
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
+from accelbench.api import same_stack
 from accelbench.config import Suite, validate_suite
 from accelbench.devices.base import BaseDevice
-from accelbench.results.schema import Result, Status, case_key
+from accelbench.results.schema import Environment, Result, Status, case_key
 from accelbench.results.store import Store
 from accelbench.workloads import WORKLOADS
 
@@ -90,6 +90,7 @@ def peak_rows(results: list[Result], device_info: Any) -> list[dict[str, Any]]:
                 "datasheet": sheet,
                 "of_datasheet": (measured / sheet) if measured and sheet else None,
                 "message": r.message,
+                "note": quality_note(r),
                 "result_id": r.result_id,
                 "run_id": r.run_id,
             }
@@ -97,17 +98,27 @@ def peak_rows(results: list[Result], device_info: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def latest_results(store: Store, suite: Suite, device: str, fresh: list[Result]) -> list[Result]:
-    """The newest stored result of every case of ``suite`` on ``device``, in suite order.
+def latest_results(
+    store: Store, suite: Suite, device: str, env: Environment, fresh: list[Result]
+) -> tuple[list[Result], bool]:
+    """The newest result of every case of ``suite`` that sweeps here would use, in suite order,
+    and whether older results from another software stack or thread count were passed over.
 
     ``fresh`` (what this invocation measured) wins; a case skipped as already stored shows the
-    stored result, so the table is complete whether or not anything was re-measured.
+    stored result, so the table is complete whether or not anything was re-measured. Only
+    results that :func:`accelbench.api.same_stack` accepts are shown, the same rule the
+    utilisation lookup applies, so the table never shows a peak that sweeps would ignore.
     """
+    imported = store.imported_runs()
     newest: dict[tuple[str, str], Result] = {}
-    for r in store.query(
-        suite=suite.name, device=device, host=socket.gethostname(), newest_first=True
-    ):
-        newest.setdefault((r.workload, case_key(r.case)), r)
+    stale = False
+    for r in store.query(suite=suite.name, device=device, host=env.host, newest_first=True):
+        if r.run_id in imported:
+            continue
+        if same_stack(r, env):
+            newest.setdefault((r.workload, case_key(r.case)), r)
+        elif r.environment.threads == env.threads:
+            stale = True
     for r in fresh:
         newest[(r.workload, case_key(r.case))] = r
     ordered: list[Result] = []
@@ -115,4 +126,19 @@ def latest_results(store: Store, suite: Suite, device: str, fresh: list[Result])
         for case in WORKLOADS.get(spec.kind).from_dict(spec.params).cases():
             if (r := newest.get((spec.name, case_key(case)))) is not None:
                 ordered.append(r)
-    return ordered
+    return ordered, stale
+
+
+def quality_note(r: Result) -> str:
+    """Why a measured peak deserves care: a noisy or unconverged peak inflates or deflates
+    every utilisation divided by it."""
+    if r.status is not Status.OK:
+        return r.message or r.status.value
+    notes = []
+    if r.summary is not None and r.summary.high_spread:
+        notes.append(f"noisy (CV {r.summary.cv:.0%})")
+    if r.config.get("protocol", {}).get("converged") is False:
+        notes.append("CI target not reached")
+    if notes:
+        notes.append("re-measure on a quiet machine with --remeasure")
+    return "; ".join(notes)

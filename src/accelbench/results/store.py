@@ -228,6 +228,11 @@ class Store:
                 return str(run_id)
         return None
 
+    def imported_runs(self) -> set[str]:
+        """Runs brought in by ``results import``: measured elsewhere, never a reference here."""
+        rows = self._con.execute("SELECT run_id FROM runs WHERE state = 'imported'").fetchall()
+        return {r[0] for r in rows}
+
     def runs(self) -> list[RunRow]:
         rows = self._con.execute(
             "SELECT r.run_id, r.suite, r.device, r.host, r.threads, r.state, r.started_at,"

@@ -119,7 +119,7 @@ def throughput_metrics(
         "achieved_gflops": Metric(value=achieved / 1e9, unit="GFLOP/s"),
         "best_gflops": Metric(value=flops / s.min / 1e9, unit="GFLOP/s"),
     }
-    if min_bytes is not None:
+    if min_bytes:
         metrics["min_bytes"] = Metric(value=min_bytes, unit="B")
         metrics["arithmetic_intensity"] = Metric(value=flops / min_bytes, unit="FLOP/B")
     if samples_per_iter:
@@ -141,6 +141,10 @@ def throughput_metrics(
     if mp.flops:
         metrics["utilisation_measured"] = Metric(value=100 * achieved / mp.flops, unit="%")
         used["measured_peak"] = {"flops": mp.flops, "result_id": mp.result_id, **mp.quality}
+        if achieved > mp.flops:
+            # Possible (the peak is an achieved rate, maybe taken on a noisy machine or at a
+            # size below the plateau) and worth saying: the reference is too low.
+            used["measured_peak"]["exceeded"] = True
     else:
         metrics["utilisation_measured"] = Metric.missing("%", mp.reason or "no measured peak")
     if min_bytes:

@@ -54,7 +54,11 @@ class OperatorParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     modes: list[Mode] = Field(default=list(MODES), min_length=1)
-    dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
+    dtypes: list[Precision] = Field(
+        default=["float32", "tfloat32", "bfloat16", "float16"],
+        min_length=1,
+        description="tfloat32 runs on NVIDIA GPUs and is stored as unsupported elsewhere",
+    )
     input_grad: bool = Field(
         default=True,
         description="forward+backward also computes the input gradient (false: a first layer)",
@@ -115,6 +119,9 @@ class OperatorWorkload(Workload):
         self, module: nn.Module, x: torch.Tensor, mode: str, input_grad: bool
     ) -> Callable[[], Any]:
         if mode == "forward":
+            # Inference mode for the module as well as autograd: RNNs pass ``training`` to the
+            # fused kernel, which otherwise keeps workspace for a backward that never comes.
+            module.eval()
 
             def forward() -> Any:
                 with torch.no_grad():
