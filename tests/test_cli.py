@@ -415,3 +415,15 @@ def test_run_ids_are_printed_whole_in_a_narrow_terminal(filled_db, capsys, monke
     monkeypatch.setenv("COLUMNS", "60")
     code, out, _ = cli(capsys, "results", "list", "--db", str(db), "--runs")
     assert code == 0 and first["run_id"] in out
+
+
+def test_repeated_unsupported_reasons_are_counted_not_repeated(tmp_path: Path, capsys) -> None:
+    suite = write_suite(tmp_path / "s.yaml", suite_data([8, 16, 32], ["float32", "tfloat32"]))
+    code, _, err = cli(
+        capsys, "run", str(suite), "--device", "fake", "--db", str(tmp_path / "r.db")
+    )
+    assert code == 0
+    text = flat(err)
+    assert text.count("unsupported: gemm-square") == 1  # the first one, with its reason
+    assert "without tfloat32" in text
+    assert "and 2 more unsupported cases for the reasons above" in text

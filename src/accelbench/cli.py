@@ -230,6 +230,7 @@ class RichReporter:
         )
         self.task: Any = None
         self.seen: set[str] = set()
+        self.repeated_unsupported = 0
 
     def start(self, run_id: str | None, total: int, already_done: int) -> None:
         if run_id is None:
@@ -252,6 +253,12 @@ class RichReporter:
         if result.status is not Status.OK:
             msg = result.message or ""
             if msg in self.seen:
+                if result.status is Status.UNSUPPORTED:
+                    # Expected and repetitive (float16 on a CPU x every shape): count, don't
+                    # bury the failures that matter under it.
+                    self.repeated_unsupported += 1
+                    self.progress.advance(self.task)
+                    return
                 msg = "same reason as above"
             self.seen.add(result.message or "")
             self.progress.console.print(
@@ -264,6 +271,11 @@ class RichReporter:
     def finish(self) -> None:
         if self.task is not None:
             self.progress.stop()
+        if self.repeated_unsupported:
+            self.console.print(
+                f"  and {self.repeated_unsupported} more unsupported cases for the reasons above "
+                "(accelbench results list --status unsupported)"
+            )
 
 
 # The headline rate of each kind in the run summary; operators default to achieved GFLOP/s.
