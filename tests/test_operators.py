@@ -398,3 +398,35 @@ def test_included_workloads_keep_their_own_measure_and_resolve_relative_paths(
     resolved = measure_for(suite, w)
     assert resolved == MeasureSettings()  # the child's settings: all defaults
     assert resolved.cuda_graph is False and resolved.iterations == 100
+
+
+def test_gemm_forward_backward_times_three_products_and_counts_them() -> None:
+    wl = WORKLOADS.get("gemm").from_dict(
+        {"shapes": [[8, 16, 4]], "dtypes": ["float32"], "modes": ["forward", "forward+backward"]}
+    )
+    fwd, fwd_bwd = wl.cases()
+    assert "mode" not in fwd  # forward cases keep the identity they had before modes existed
+    assert fwd_bwd["mode"] == "forward+backward"
+    dev = FakeDevice(durations=[1e-3])
+    outs = []
+    for case in (fwd, fwd_bwd):
+        with dev.case_scope():
+            outs.append(wl.run_case(case, _ctx(dev)))
+    assert outs[0].metrics["flops"].value == 2 * 8 * 16 * 4
+    assert outs[1].metrics["flops"].value == 3 * 2 * 8 * 16 * 4  # C = AB, dA, dB
+
+
+def test_gemm_backward_products_equal_autograd() -> None:
+    from accelbench.workloads.gemm import _gemm_callable
+
+    torch.manual_seed(0)
+    c, da, db = _gemm_callable(8, 16, 4, "float32", _ctx(CpuDevice()), "forward+backward")()
+    torch.manual_seed(0)  # the same draws, in the callable's order: A, B, then dC
+    a = torch.randn(8, 4).requires_grad_()
+    b = torch.randn(4, 16).requires_grad_()
+    g = torch.randn(8, 16)
+    y = a @ b
+    want_da, want_db = torch.autograd.grad(y, [a, b], g)
+    torch.testing.assert_close(c, y.detach())
+    torch.testing.assert_close(da, want_da)
+    torch.testing.assert_close(db, want_db)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
+from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
 from accelbench.results.schema import Metric
 from accelbench.timing.protocol import measure
@@ -38,14 +39,31 @@ def gemm_min_bytes(m: int, n: int, k: int, elem: int) -> float:
     return float(elem * (m * k + k * n + m * n))
 
 
-def _gemm_callable(m: int, n: int, k: int, dtype: str, ctx: RunContext) -> Any:
+def _gemm_callable(
+    m: int, n: int, k: int, dtype: str, ctx: RunContext, mode: str = "forward"
+) -> Any:
     dev, dt = ctx.device.torch_device, torch_dtype(dtype)
     # Random normal inputs made on the device, outside the timed region: zeros or constants
     # can take fast paths and distort both timing and power.
     a = torch.randn(m, k, device=dev, dtype=dt)
     b = torch.randn(k, n, device=dev, dtype=dt)
     c = torch.empty(m, n, device=dev, dtype=dt)
-    return lambda: torch.matmul(a, b, out=c)
+    if mode == "forward":
+        return lambda: torch.matmul(a, b, out=c)
+    # forward+backward: the three products autograd runs for C = A B, written out so no
+    # autograd bookkeeping is timed: dA = dC B^T and dB = A^T dC, with a random upstream dC.
+    g = torch.randn(m, n, device=dev, dtype=dt)
+    da = torch.empty(m, k, device=dev, dtype=dt)
+    db = torch.empty(k, n, device=dev, dtype=dt)
+
+    def forward_backward() -> Any:
+        return (
+            torch.matmul(a, b, out=c),
+            torch.matmul(g, b.t(), out=da),
+            torch.matmul(a.t(), g, out=db),
+        )
+
+    return forward_backward
 
 
 class GemmParams(BaseModel):
@@ -54,6 +72,11 @@ class GemmParams(BaseModel):
     sizes: list[Dim] = Field(default_factory=list, description="square m = n = k")
     shapes: list[tuple[Dim, Dim, Dim]] = Field(default_factory=list, description="(m, n, k)")
     dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
+    modes: list[Literal["forward", "forward+backward"]] = Field(
+        default=["forward"],
+        min_length=1,
+        description="forward+backward adds dA = dC B^T and dB = A^T dC (3x the FLOPs)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GemmParams:
@@ -72,21 +95,30 @@ class Gemm(Workload):
         shapes = [(s, s, s) for s in self.params.sizes] + list(self.params.shapes)
         shapes = list(dict.fromkeys(shapes))  # a shape given twice is measured once
         dtypes = list(dict.fromkeys(self.params.dtypes))
-        return [{"m": m, "n": n, "k": k, "dtype": dt} for dt in dtypes for m, n, k in shapes]
+        # A forward case has no "mode" key, so its identity (and resume) is what it always was.
+        modes = [{} if md == "forward" else {"mode": md} for md in dict.fromkeys(self.params.modes)]
+        return [
+            {"m": m, "n": n, "k": k, "dtype": dt, **md}
+            for dt in dtypes
+            for md in modes
+            for m, n, k in shapes
+        ]
 
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
-        return f"gemm {case['m']}x{case['n']}x{case['k']} {case['dtype']}"
+        mode = f" {case['mode']}" if "mode" in case else ""
+        return f"gemm {case['m']}x{case['n']}x{case['k']}{mode} {case['dtype']}"
 
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
         m, n, k, dtype = case["m"], case["n"], case["k"], case["dtype"]
+        mode = case.get("mode", "forward")
         with ctx.device.precision(dtype):
-            fn = _gemm_callable(m, n, k, dtype, ctx)
+            fn = _gemm_callable(m, n, k, dtype, ctx, mode)
             meas = measure(fn, ctx.device, ctx.measure)
-        elem = torch_dtype(dtype).itemsize
+        cost = fl.matmul(m=m, n=n, k=k, elem_bytes=torch_dtype(dtype).itemsize).total(mode)
         metrics, used = throughput_metrics(
-            flops=gemm_flops(m, n, k),
-            min_bytes=gemm_min_bytes(m, n, k, elem),
+            flops=cost.flops,
+            min_bytes=cost.min_bytes,
             m=meas,
             ctx=ctx,
             dtype=dtype,
