@@ -316,6 +316,17 @@ def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
     return rows
 
 
+def _device_spec(device: str | None) -> str:
+    """The --device value, or the first accelerator present (else cpu) when it is omitted."""
+    from accelbench.devices import default_device_spec
+
+    if device is None:
+        return default_device_spec()
+    if not device.strip():
+        raise UserError("--device: empty; expected cpu, cuda[:N], npu[:N], mps, xpu[:N] or fake")
+    return device
+
+
 @app.command()
 def run(
     suite: Annotated[str, typer.Argument(help="a built-in suite name or a suite YAML file")],
@@ -341,15 +352,12 @@ def run(
     """Run a suite on a device; every case is stored in the database as it completes."""
     from accelbench.api import run_suite
     from accelbench.config import load_suite
-    from accelbench.devices import default_device_spec
 
-    if device is not None and not device.strip():
-        raise UserError("--device: empty; expected cpu, cuda[:N], npu[:N], mps, xpu[:N] or fake")
     s = load_suite(suite)
     reporter = RichReporter(err)
     report = run_suite(
         s,
-        device=device if device is not None else default_device_spec(),
+        device=_device_spec(device),
         db=db,
         threads=threads,
         resume=resume,
@@ -475,14 +483,12 @@ def peaks(
     software stack use them, next to the datasheet figures.
     """
     from accelbench.api import run_suite, set_threads
-    from accelbench.devices import default_device_spec, make_device
+    from accelbench.devices import make_device
     from accelbench.environment import collect_environment
     from accelbench.peaks import latest_results, peak_rows, peaks_suite
     from accelbench.workloads.bandwidth import parse_size
 
-    spec = device if device is not None else default_device_spec()
-    if not spec.strip():
-        raise UserError("--device: empty; expected cpu, cuda[:N], npu[:N], mps, xpu[:N] or fake")
+    spec = _device_spec(device)
     for d in dtypes or []:
         from accelbench.devices.base import DTYPES
 

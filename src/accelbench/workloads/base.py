@@ -11,14 +11,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, Strict
 
 from accelbench.devices.base import BaseDevice, DeviceInfo
 from accelbench.registry import Registry
 from accelbench.results.schema import Metric, Status
 from accelbench.timing.protocol import Measurement, MeasureSettings
+
+# Param types every workload shares. Strict: YAML `true` or "256" is a mistake to report, not
+# a size to guess.
+Dim = Annotated[int, Strict(), Field(gt=0, le=2**31 - 1)]
+Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
+Mode = Literal["forward", "forward+backward"]
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ against it (and against the datasheet where the table has the device).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
@@ -19,14 +19,13 @@ from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
     WORKLOADS,
     CaseOutput,
+    Dim,
+    Mode,
+    Precision,
     RunContext,
     Workload,
     throughput_metrics,
 )
-
-# Strict: YAML `true` or "256" is a mistake to report, not a size to guess.
-Dim = Annotated[int, Strict(), Field(gt=0, le=2**31 - 1)]
-Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
 
 
 def gemm_flops(m: int, n: int, k: int) -> float:
@@ -72,7 +71,7 @@ class GemmParams(BaseModel):
     sizes: list[Dim] = Field(default_factory=list, description="square m = n = k")
     shapes: list[tuple[Dim, Dim, Dim]] = Field(default_factory=list, description="(m, n, k)")
     dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
-    modes: list[Literal["forward", "forward+backward"]] = Field(
+    modes: list[Mode] = Field(
         default=["forward"],
         min_length=1,
         description="forward+backward adds dA = dC B^T and dB = A^T dC (3x the FLOPs)",

@@ -32,15 +32,15 @@ from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
     WORKLOADS,
     CaseOutput,
+    Dim,
+    Mode,
+    Precision,
     RunContext,
     Workload,
     throughput_metrics,
 )
 
-Dim = Annotated[int, Strict(), Field(gt=0, le=2**31 - 1)]
 NonNeg = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
-Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
-Mode = Literal["forward", "forward+backward"]
 MODES: tuple[str, ...] = ("forward", "forward+backward")
 
 
