@@ -6,15 +6,31 @@ tested here without editing this file.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from accelbench.devices.fake import FakeDevice
+from accelbench.power.base import PowerMeter
+from accelbench.power.session import PowerMonitor
 from accelbench.results.schema import Result, Status
 from accelbench.timing.protocol import MeasureSettings
 from accelbench.workloads import WORKLOADS, RunContext
 from accelbench.workloads.base import MeasuredPeak
+
+
+class ConstantMeter(PowerMeter):
+    """A 50 W energy counter on the host clock, with a window short enough for tests."""
+
+    name = "test"
+    mode = "energy"
+    domain = "test board"
+    update_interval_s = 0.002
+
+    def read_energy_j(self) -> float:
+        return 50.0 * time.perf_counter()
+
 
 # The smallest valid params for each kind: a new kind must add an entry (the test below fails
 # until it does, so no workload escapes the contract).
@@ -30,6 +46,7 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
         "dtypes": ["float32"],
     },
     "rnn": {"batch": [2], "seq_len": [3], "hidden_size": [4], "dtypes": ["float32"]},
+    "idle-power": {"seconds": 0.05, "settle_s": 0},
     "peak-gemm": {"sizes": [16, 32], "dtypes": ["float32"]},
     "bandwidth": {"directions": ["h2d", "d2h", "d2d", "triad"], "sizes": ["4KiB", 8192]},
     "peak-bandwidth": {"sizes": ["4KiB", 16384], "methods": ["d2d", "triad"]},
@@ -50,6 +67,7 @@ def test_workload_contract(kind: str) -> None:
         assert isinstance(cls.describe(case), str) and cls.describe(case)
         assert all(isinstance(k, str) for k in case)
     dev = FakeDevice(durations=[1e-3])
+    dev.power_monitor = PowerMonitor([ConstantMeter()], rate_hz=50)
     ctx = RunContext(
         device=dev,
         info=dev.info(),
@@ -59,7 +77,11 @@ def test_workload_contract(kind: str) -> None:
     with dev.case_scope():
         out = wl.run_case(cases[0], ctx)
     assert out.status is Status.OK
-    assert out.measurement is not None and out.measurement.samples_s == [1e-3] * 3
+    if cls.timed:
+        assert out.measurement is not None and out.measurement.samples_s == [1e-3] * 3
+        power = out.measurement.power
+        assert power is not None and power.unavailable is None  # every timed kind is metered
+        assert power.iterations is not None and power.iterations >= 3
     for name, metric in out.metrics.items():
         assert metric.value is not None or metric.unavailable, name
         assert metric.unit, name

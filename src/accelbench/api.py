@@ -27,6 +27,8 @@ from accelbench.devices import BaseDevice, make_device
 from accelbench.devices.specs import PeakSpec
 from accelbench.environment import collect_environment
 from accelbench.errors import DeviceError, Unsupported, UserError
+from accelbench.power.metrics import IdlePower, power_metrics
+from accelbench.power.session import DEFAULT_RATE_HZ, PowerMonitor
 from accelbench.results.schema import Environment, Result, Status, case_key
 from accelbench.results.store import Store
 from accelbench.workloads import WORKLOADS, CaseOutput, RunContext, Workload
@@ -189,6 +191,20 @@ def _measured_peak_lookup(
     return lookup
 
 
+def _idle_lookup(store: Store, device: str, env: Environment) -> Callable[[], IdlePower]:
+    def lookup() -> IdlePower:
+        r = _stored_peak(store, "idle-power", device, env, None)
+        if r is None:
+            return IdlePower(
+                None,
+                reason="no idle-power result for this device and software stack in the store "
+                "(run `accelbench idle-power`)",
+            )
+        return IdlePower(r.metric("idle_power_w"), r.result_id)
+
+    return lookup
+
+
 def _measured_bandwidth_lookup(
     store: Store, device: str, env: Environment, run_peaks: dict[str, MeasuredBandwidth]
 ) -> Callable[[], MeasuredBandwidth]:
@@ -278,7 +294,29 @@ def run_case(
             out = _failure(exc, device)
     if out.status is not Status.OK:
         device.empty_cache()  # the exception's frames are gone now, so memory can be released
+    elif out.measurement is not None:
+        _attach_power(out, ctx)
     return _result(workload, wl_name, case, out, suite, run_id, env, measure_cfg, device, started)
+
+
+def _attach_power(out: CaseOutput, ctx: RunContext) -> None:
+    """Power fields on every timed ok result: measured, or unavailable with the reason."""
+    monitor = ctx.device.power_monitor
+    if monitor is None:
+        reason = "power measurement was off for this run (--no-power)"
+    elif not monitor.meters:
+        reason = f"no power meter on {ctx.device.spec}: {monitor.reason}"
+    else:
+        reason = "no power reading"
+    sps = out.metrics.get("samples_per_s")
+    metrics, config = power_metrics(
+        out.measurement.power if out.measurement else None,
+        reason,
+        sps.value if sps is not None else None,
+        ctx.idle_power(),
+    )
+    out.metrics.update(metrics)
+    out.config.update(config)
 
 
 def _failure(exc: BaseException, device: BaseDevice) -> CaseOutput:
@@ -349,8 +387,14 @@ def run_suite(
     peaks: list[PeakSpec] | None = None,
     reporter: Reporter | None = None,
     store: Store | None = None,
+    power: bool = True,
+    power_rate_hz: float = DEFAULT_RATE_HZ,
 ) -> RunReport:
-    """Run every case of ``suite`` on ``device`` and store each result as it completes."""
+    """Run every case of ``suite`` on ``device`` and store each result as it completes.
+
+    With ``power`` (the default) the device's power meters are opened once for the run and
+    sampled at ``power_rate_hz`` around every timed region.
+    """
     rep = reporter or _Silent()
     n_threads = set_threads(threads)
     all_peaks = [*(peaks or []), *suite.peaks]
@@ -405,10 +449,13 @@ def run_suite(
                 n_threads,
                 {"device": info.model_dump(mode="json"), "suite": suite.model_dump(mode="json")},
             )
+            if power:
+                dev.power_monitor = PowerMonitor.for_device(dev, power_rate_hz)
             run_peaks: dict[str, MeasuredPeak] = {}
             run_bw: dict[str, MeasuredBandwidth] = {}
             lookup = _measured_peak_lookup(st, dev.spec, env, run_peaks)
             bw_lookup = _measured_bandwidth_lookup(st, dev.spec, env, run_bw)
+            idle_lookup = _idle_lookup(st, dev.spec, env)
             rep.start(run_id, len(plan), report.skipped_already_stored)
             try:
                 for wl_name, wl, case, ms in todo:
@@ -419,6 +466,7 @@ def run_suite(
                         measure=ms,
                         measured_peak=lookup,
                         measured_bandwidth=bw_lookup,
+                        idle_power=idle_lookup,
                     )
                     result = run_case(
                         wl,
@@ -448,6 +496,9 @@ def run_suite(
             report.wall_s = time.perf_counter() - t0
             return report
     finally:
+        if dev.power_monitor is not None:
+            dev.power_monitor.close()
+            dev.power_monitor = None
         if own_store:
             st.close()
 

@@ -65,6 +65,21 @@ PeaksOpt = Annotated[
     typer.Option("--peaks", help="YAML file of datasheet peaks that override the table"),
 ]
 DEFAULT_DB = Path("accelbench.db")
+PowerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--power/--no-power", help="sample the device's power meters around every timed region"
+    ),
+]
+PowerRateOpt = Annotated[
+    float, typer.Option("--power-rate", help="power samples per second for sampled meters")
+]
+
+
+def _power_rate(hz: float) -> float:
+    if not 0 < hz <= 1000:
+        raise UserError(f"--power-rate {hz:g}: expected samples per second between 0 and 1000")
+    return hz
 
 
 def _print_json(data: Any) -> None:
@@ -104,15 +119,20 @@ def devices(
     """List the devices present, with memory, versions, dtypes and peak figures."""
     from accelbench.api import set_threads
     from accelbench.devices import present_devices, probe_all
+    from accelbench.power.session import meter_status
 
     set_threads(threads)
     overrides = _peaks(peaks)
-    infos = [d.info() for d in present_devices(overrides)]
+    present = present_devices(overrides)
+    infos = [d.info() for d in present]
+    meters = {d.spec: meter_status(d) for d in present}
     absent = [p for p in probe_all() if not p.available]
     if as_json:
         _print_json(
             {
-                "devices": [i.model_dump(mode="json") for i in infos],
+                "devices": [
+                    {**i.model_dump(mode="json"), "power_meters": meters[i.spec]} for i in infos
+                ],
                 "absent": [p.model_dump() for p in absent],
             }
         )
@@ -148,6 +168,11 @@ def devices(
             t.add_row("datasheet peak", f"unavailable ({i.peak_unavailable_reason})")
         for k, v in i.extra.items():
             t.add_row(k, str(v))
+        for m in meters[i.spec] or [{"meter": "none", "available": False, "reason": "-"}]:
+            if m["available"]:
+                t.add_row(f"power: {m['meter']}", f"{m['domain']} ({m['mode']})")
+            else:
+                t.add_row(f"power: {m['meter']}", f"unavailable ({m['reason']})")
         out.print(t)
     for p in absent:
         out.print(f"[dim]{p.kind}: not present ({p.reason})[/dim]")
@@ -347,6 +372,8 @@ def run(
         ),
     ] = True,
     peaks: PeaksOpt = None,
+    power: PowerOpt = True,
+    power_rate: PowerRateOpt = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a suite on a device; every case is stored in the database as it completes."""
@@ -363,6 +390,8 @@ def run(
         resume=resume,
         peaks=_peaks(peaks),
         reporter=reporter,
+        power=power,
+        power_rate_hz=_power_rate(power_rate),
     )
     rows = _summary_rows(report.results)
     if as_json:
@@ -558,6 +587,78 @@ def peaks(
         out.print(f"stored in {db}; sweeps on this device use them for utilisation and roofline")
     if report.interrupted:
         raise typer.Exit(130)
+
+
+@app.command("idle-power")
+def idle_power(
+    device: Annotated[
+        str | None,
+        typer.Option(help="the device to measure; default: the first accelerator, else cpu"),
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="length of the measured window")] = 30.0,
+    settle: Annotated[
+        float, typer.Option(help="seconds to wait first, so clocks come down after earlier work")
+    ] = 2.0,
+    db: DbOpt = DEFAULT_DB,
+    power_rate: PowerRateOpt = 10.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure and store the device's idle power.
+
+    Later results report net energy above it. Nothing else should run on the device meanwhile.
+    """
+    from accelbench.api import run_suite
+    from accelbench.config import validate_suite
+
+    if not 0 < seconds <= 3600:
+        raise UserError(f"--seconds {seconds:g}: expected a window between 0 and 3600 s")
+    if not 0 <= settle <= 600:
+        raise UserError(f"--settle {settle:g}: expected 0 to 600 s")
+    suite = validate_suite(
+        {
+            "name": "idle-power",
+            "workloads": [
+                {
+                    "name": "idle-power",
+                    "kind": "idle-power",
+                    "params": {"seconds": seconds, "settle_s": settle},
+                }
+            ],
+        },
+        "accelbench idle-power",
+    )
+    report = run_suite(
+        suite,
+        device=_device_spec(device),
+        db=db,
+        resume=False,  # idle power drifts (temperature, clocks): each call is a new measurement
+        reporter=RichReporter(err),
+        power_rate_hz=_power_rate(power_rate),
+    )
+    if report.interrupted:
+        raise typer.Exit(130)
+    (r,) = report.results
+    power = r.config.get("power", {})
+    if as_json:
+        _print_json(
+            {
+                "device": r.device,
+                "status": r.status.value,
+                "message": r.message,
+                "idle_power_w": r.metric("idle_power_w"),
+                "result_id": r.result_id,
+                "power": power,
+            }
+        )
+    elif r.status is Status.OK:
+        out.print(f"idle power of {r.device}: {r.metric('idle_power_w'):.1f} W over {seconds:g} s")
+        for m in power.get("meters", []):
+            out.print(f"  {m['meter']['meter']} {m['meter']['domain']}: {m['avg_power_w']:.1f} W")
+        out.print(f"stored in {db} as {r.result_id[:12]}; later results report net energy")
+    else:
+        out.print(f"idle power of {r.device}: {r.status.value}: {r.message}")
+    if r.status is not Status.OK:
+        raise typer.Exit(1)
 
 
 def _workloads(suite: Any) -> list[Any]:

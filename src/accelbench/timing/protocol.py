@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench.devices.base import BaseDevice
+from accelbench.power.session import PowerReading
 from accelbench.timing.stats import Summary, ci95_half_width, summarize
 
 
@@ -61,6 +62,11 @@ class Measurement(BaseModel):
         default=None, description="adaptive mode: whether the CI target was reached"
     )
     stop_reason: str
+    power: PowerReading | None = Field(
+        default=None,
+        description="energy over the timed iterations (topped up with untimed ones when the "
+        "timed region is shorter than the meters' minimum window)",
+    )
 
 
 def _timed(fn: Callable[[], Any], device: BaseDevice, n: int) -> tuple[list[float], float]:
@@ -88,7 +94,39 @@ def measure(
     for _ in range(s.warmup):
         fn()
     device.synchronize()
+    monitor = device.power_monitor
+    if monitor is not None and monitor.meters:
+        monitor.start()
+        try:
+            m = _measure_timed(fn, device, s)
+        except BaseException:
+            monitor.stop()
+            raise
+        m.power = _finish_power(monitor, fn, device, len(m.samples_s))
+        return m
+    return _measure_timed(fn, device, s)
 
+
+def _finish_power(monitor: Any, fn: Callable[[], Any], device: BaseDevice, n: int) -> Any:
+    """Top the window up with untimed iterations until the meters can attribute its energy.
+
+    Short cases (a 1 ms GEMM x 100) end long before a 1 s-averaged NVML reading means
+    anything; running the same work a little longer gives an honest energy per iteration
+    without touching the timed samples.
+    """
+    try:
+        while monitor.elapsed() < monitor.min_window_s:
+            fn()
+            n += 1
+            if n % 8 == 0:
+                device.synchronize()
+        device.synchronize()
+    finally:
+        reading = monitor.stop(iterations=n)
+    return reading
+
+
+def _measure_timed(fn: Callable[[], Any], device: BaseDevice, s: MeasureSettings) -> Measurement:
     if s.mode == "fixed":
         samples, wall = _timed(fn, device, s.iterations)
         return Measurement(

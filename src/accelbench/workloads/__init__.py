@@ -3,6 +3,7 @@
 from accelbench.workloads import (
     bandwidth,  # noqa: F401  (registers bandwidth, peak-bandwidth)
     gemm,  # noqa: F401  (registers gemm, peak-gemm)
+    idle,  # noqa: F401  (registers idle-power)
     operators,  # noqa: F401  (registers linear, conv2d, rnn)
 )
 from accelbench.workloads.base import WORKLOADS, CaseOutput, RunContext, Workload

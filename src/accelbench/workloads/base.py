@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, Field, Strict
 
 from accelbench.devices.base import BaseDevice, DeviceInfo
+from accelbench.power.metrics import IdlePower
 from accelbench.registry import Registry
 from accelbench.results.schema import Metric, Status
 from accelbench.timing.protocol import Measurement, MeasureSettings
@@ -60,6 +61,9 @@ class RunContext:
     measured_bandwidth: Callable[[], MeasuredBandwidth] = lambda: MeasuredBandwidth(
         None, reason="no store to look up measured bandwidth"
     )
+    idle_power: Callable[[], IdlePower] = lambda: IdlePower(
+        None, reason="no store to look up idle power"
+    )
 
 
 @dataclass
@@ -74,6 +78,8 @@ class CaseOutput:
 class Workload(ABC):
     kind: ClassVar[str]
     Params: ClassVar[type[BaseModel]]
+    timed: ClassVar[bool] = True
+    """False for workloads that measure something other than iteration time (idle power)."""
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params
