@@ -251,6 +251,12 @@ class BaseDevice:
     def compute_capability(self) -> str | None:
         return None
 
+    def pci_bus_id(self) -> str | None:
+        """This device's PCI address as NVML writes it (``"00000000:BB:DD.0"``), or None where
+        there is none or it is not reported. Management libraries (NVML, amdsmi) number devices
+        their own way, unaffected by ``CUDA_VISIBLE_DEVICES``; the bus id names the same chip."""
+        return None
+
     def extra_info(self) -> dict[str, Any]:
         return {}
 

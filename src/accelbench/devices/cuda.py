@@ -71,6 +71,16 @@ class CudaDevice(TorchAcceleratorDevice):
         major, minor = torch.cuda.get_device_capability(self.index)
         return f"{major}.{minor}"
 
+    def pci_bus_id(self) -> str | None:
+        """``"DDDDDDDD:BB:DD.0"`` from torch's device properties (the form NVML's
+        ``nvmlDeviceGetHandleByPciBusId`` takes); None where this torch does not report it."""
+        try:
+            p = torch.cuda.get_device_properties(self.index)
+            domain, bus, dev = (int(p.pci_domain_id), int(p.pci_bus_id), int(p.pci_device_id))
+        except Exception:  # an older torch without the fields, or a driver error
+            return None
+        return f"{domain:08X}:{bus:02X}:{dev:02X}.0"
+
     def extra_info(self) -> dict[str, Any]:
         p = torch.cuda.get_device_properties(self.index)
         return {"multiprocessors": p.multi_processor_count}
