@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -19,6 +19,9 @@ from torch.utils._pytree import tree_flatten
 
 from accelbench.devices.base import DEVICES, BaseDevice, Probe
 from accelbench.devices.specs import PeakSpec
+
+if TYPE_CHECKING:
+    from accelbench.power.base import PowerMeter
 
 FAKE_PEAK = PeakSpec(
     name="Fake Accelerator",
@@ -107,6 +110,7 @@ class FakeDevice(BaseDevice):
         durations: Iterable[float] | None = None,
         fail_when: Callable[[], BaseException | None] | None = None,
         can_pin: bool = True,
+        power_meter: PowerMeter | str | None = None,
     ) -> None:
         super().__init__(index, [*(peaks_override or []), FAKE_PEAK])
         self._name = name
@@ -117,6 +121,9 @@ class FakeDevice(BaseDevice):
             self.timer_kind = "perf_counter"
         self._fail_when = fail_when
         self.can_pin = can_pin
+        self.power_meter = power_meter
+        """What the ``fake`` power backend gives this device: a meter, a string (no meter, for
+        that reason), or None for a 100 W energy counter (:mod:`accelbench.power.fake`)."""
         self._alloc: _Allocator | None = None
         self._last_peak: int | None = None
         self.sync_count = 0
