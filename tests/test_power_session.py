@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -130,3 +131,63 @@ def test_no_power_run_says_so_on_every_result(tmp_path: Path) -> None:
     (r,) = report.results
     assert "--no-power" in (r.metrics["power_avg_w"].unavailable or "")
     assert r.metrics["power_avg_w"].value is None  # never 0, never a guess
+
+
+def test_meter_failing_mid_run_leaves_the_run_complete(tmp_path: Path) -> None:
+    """Power goes unavailable from the failing read on, with the reason; results keep coming."""
+    from accelbench.power.fake import FakeMeter
+
+    dev = FakeDevice(durations=[1e-3], power_meter=FakeMeter(100.0, fail_after=3))
+    report = run_suite(tiny_suite([8, 16, 32]), device=dev, db=tmp_path / "r.db")
+    assert [r.status.value for r in report.results] == ["ok", "ok", "ok"]
+    last = report.results[-1].metrics["power_avg_w"]
+    assert last.value is None and "failed mid-run" in (last.unavailable or "")
+
+
+def test_idle_power_is_stored_and_later_results_report_net_energy(tmp_path: Path, capsys) -> None:
+    from test_cli import cli
+
+    db = tmp_path / "r.db"
+    code, out, _ = cli(
+        capsys,
+        "idle-power",
+        "--device",
+        "fake",
+        "--seconds",
+        "0.2",
+        "--settle",
+        "0",
+        "--db",
+        str(db),
+        "--json",
+    )
+    assert code == 0, out
+    idle = json.loads(out)
+    assert idle["status"] == "ok" and idle["idle_power_w"] == pytest.approx(100.0, rel=0.05)
+    report = run_suite(tiny_suite([16]), device="fake", db=db)
+    (r,) = report.results
+    assert r.metrics["power_avg_w"].value == pytest.approx(100.0, rel=0.05)
+    net = r.metrics["net_energy_per_iter_j"]
+    assert net.value is not None and abs(net.value) < 0.05 * r.metrics["energy_per_iter_j"].value
+    assert r.config["power"]["idle"]["result_id"] == idle["result_id"]
+
+
+def test_idle_power_without_a_meter_says_why_and_exits_non_zero(tmp_path: Path, capsys) -> None:
+    from test_cli import cli
+
+    code, out, _ = cli(
+        capsys,
+        "idle-power",
+        "--device",
+        "cpu",
+        "--seconds",
+        "0.1",
+        "--settle",
+        "0",
+        "--db",
+        str(tmp_path / "r.db"),
+        "--json",
+    )
+    assert code == 1
+    body = json.loads(out)
+    assert body["status"] == "unsupported" and "no power meter on cpu" in body["message"]
