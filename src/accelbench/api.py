@@ -114,25 +114,28 @@ def new_run_id(suite: str) -> str:
     return f"{suite}-{stamp}-{secrets.token_hex(3)}"
 
 
-def measured_peak_of(result: Result) -> MeasuredPeak:
-    """The peak a ``peak-gemm`` result measured, with its quality."""
+def _quality(result: Result) -> dict[str, Any]:
+    """How trustworthy a stored peak is: when it was taken, its spread, whether it converged.
+    Copied into every result that divides by it."""
     s = result.summary
     quality: dict[str, Any] = {"measured_at": result.started_at.isoformat()}
     if s is not None:
         quality.update(cv=s.cv, high_spread=s.high_spread)
     quality["converged"] = result.config.get("protocol", {}).get("converged")
+    return quality
+
+
+def measured_peak_of(result: Result) -> MeasuredPeak:
+    """The peak a ``peak-gemm`` result measured, with its quality."""
     gflops = result.metric("peak_gflops")
-    return MeasuredPeak(None if gflops is None else gflops * 1e9, result.result_id, None, quality)
+    flops = None if gflops is None else gflops * 1e9
+    return MeasuredPeak(flops, result.result_id, None, _quality(result))
 
 
 def measured_bandwidth_of(result: Result) -> MeasuredBandwidth:
     """The peak memory bandwidth a ``peak-bandwidth`` result measured, with its quality."""
-    s = result.summary
-    quality: dict[str, Any] = {"measured_at": result.started_at.isoformat()}
-    if s is not None:
-        quality.update(cv=s.cv, high_spread=s.high_spread)
-    quality["convention"] = result.config.get("byte_convention")
     gbs = result.metric("peak_gbs")
+    quality = {**_quality(result), "convention": result.config.get("byte_convention")}
     return MeasuredBandwidth(None if gbs is None else gbs * 1e9, result.result_id, None, quality)
 
 
