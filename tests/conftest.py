@@ -1,0 +1,22 @@
+"""Session-wide test isolation from the host's real accelbench runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_lock_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Tests take device locks too; a private folder keeps a test session and a real sweep on
+    # this host (or another worktree's test session) from refusing each other as "busy".
+    import os
+
+    old = os.environ.get("ACCELBENCH_LOCK_DIR")
+    os.environ["ACCELBENCH_LOCK_DIR"] = str(tmp_path_factory.mktemp("locks"))
+    yield
+    if old is None:
+        os.environ.pop("ACCELBENCH_LOCK_DIR", None)
+    else:
+        os.environ["ACCELBENCH_LOCK_DIR"] = old
