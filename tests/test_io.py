@@ -194,6 +194,15 @@ def test_upgrade_record_applies_steps(results: list[Result], monkeypatch) -> Non
     assert calls == [1]  # already current: no step ran
 
 
+def test_version_1_record_gains_an_empty_trace(results: list[Result]) -> None:
+    data = results[0].model_dump(mode="json")
+    data.pop("trace")
+    data["schema_version"] = 1
+    up = upgrade_record(data)
+    assert up["schema_version"] == 2 and up["trace"] == []
+    assert Result.model_validate(up).trace == []
+
+
 def test_newer_record_in_an_export_is_a_clear_error(results: list[Result], tmp_path: Path) -> None:
     data = results[0].model_dump(mode="json")
     data["schema_version"] = SCHEMA_VERSION + 1

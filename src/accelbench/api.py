@@ -378,6 +378,7 @@ def _result(
         metrics=out.metrics,
         samples=m.samples_s if m else [],
         summary=m.summary if m else None,
+        trace=out.trace,
         environment=env,
         started_at=started,
         finished_at=datetime.now(timezone.utc),

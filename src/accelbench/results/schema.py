@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench.timing.stats import Summary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Status(str, Enum):
@@ -104,6 +104,13 @@ class Result(BaseModel):
     metrics: dict[str, Metric] = Field(default_factory=dict)
     samples: list[float] = Field(default_factory=list, description="raw timings in seconds")
     summary: Summary | None = None
+    trace: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            "ordered records of a long case, one per step it reports (one per epoch for "
+            "training: wall time, loss, validation metric, throughput, power); empty otherwise"
+        ),
+    )
     environment: Environment
     started_at: datetime
     finished_at: datetime
@@ -154,8 +161,13 @@ def upgrade_record(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-# RECORD_UPGRADES[i] turns a version i+1 record into version i+2. Empty while we are at v1.
-RECORD_UPGRADES: list[Any] = []
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # v2 added ``trace`` (per-epoch curves of training cases); v1 records had none.
+    return {**data, "trace": data.get("trace", []), "schema_version": 2}
+
+
+# RECORD_UPGRADES[i] turns a version i+1 record into version i+2.
+RECORD_UPGRADES: list[Any] = [_v1_to_v2]
 
 
 def result_json_schema() -> dict[str, Any]:

@@ -73,6 +73,8 @@ class CaseOutput:
     config: dict[str, Any] = field(default_factory=dict)
     status: Status = Status.OK
     message: str | None = None
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    """Per-step records of a long case (per-epoch curve of a training run); stored as is."""
 
 
 class Workload(ABC):
