@@ -304,14 +304,9 @@ class RichReporter:
 
 
 # The headline rate of each kind in the run summary; operators default to achieved GFLOP/s.
-RATE_METRIC: dict[str, tuple[str, str]] = {
-    "peak-gemm": ("peak_gflops", "GFLOP/s"),
-    "bandwidth": ("gbs", "GB/s"),
-    "peak-bandwidth": ("peak_gbs", "GB/s"),
-}
-
-
 def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
+    from accelbench.analysis.metrics import primary_metric
+
     groups: dict[str, list[Result]] = {}
     for r in results:
         groups.setdefault(r.workload, []).append(r)
@@ -319,9 +314,11 @@ def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
     for name, rs in groups.items():
         ok = [r for r in rs if r.status is Status.OK]
         counts = {s.value: sum(r.status is s for r in rs) for s in Status}
-        rate_key, unit = RATE_METRIC.get(rs[0].kind, ("achieved_gflops", "GFLOP/s"))
-        rates = [(r.metric(rate_key) or 0.0, r) for r in ok]
-        best = max(rates, key=lambda x: x[0]) if rates else None
+        pm = primary_metric(rs[0].kind, ok)
+        unit = pm.unit
+        rates = [(v, r) for r in ok if (v := r.metric(pm.name)) is not None]
+        pick = max if pm.higher_is_better else min
+        best = pick(rates, key=lambda x: x[0]) if rates else None
         cvs = sorted(r.summary.cv for r in ok if r.summary)
         rows.append(
             {
@@ -667,6 +664,183 @@ def _workloads(suite: Any) -> list[Any]:
     return [WORKLOADS.get(w.kind).from_dict(w.params) for w in suite.workloads]
 
 
+# -- report and compare ---------------------------------------------------------------------------
+FormatOpt = Annotated[str, typer.Option("--format", help="html (self-contained) or md")]
+FiguresOpt = Annotated[
+    Path | None,
+    typer.Option("--figures", help="also write every figure as a file into this folder"),
+]
+FigureFormatOpt = Annotated[str, typer.Option("--figure-format", help="svg or png, for --figures")]
+
+
+def _report_format(fmt: str, figure_format: str) -> None:
+    if fmt not in ("html", "md"):
+        raise UserError(f"--format {fmt!r}: expected html or md")
+    if figure_format not in ("svg", "png"):
+        raise UserError(f"--figure-format {figure_format!r}: expected svg or png")
+
+
+@app.command()
+def report(
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="file to write (default report.html / report.md)"),
+    ] = None,
+    db: DbOpt = DEFAULT_DB,
+    run: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--run",
+            help="run id or prefix; repeat for several (default: newest "
+            "run of each suite on each platform)",
+        ),
+    ] = None,
+    fmt: FormatOpt = "html",
+    figures: FiguresOpt = None,
+    figure_format: FigureFormatOpt = "svg",
+    title: Annotated[str, typer.Option("--title")] = "accelbench report",
+) -> None:
+    """Write a report of stored results: platforms, outcomes, roofline, regression,
+    comparisons, bandwidth, training and power, each section with its figure and table."""
+    from accelbench.report import write_report
+    from accelbench.report.sources import select_runs
+
+    _report_format(fmt, figure_format)
+    output = output or Path(f"report.{fmt}")
+    with _open(db) as st:
+        groups = select_runs(st, str(db), run)
+    if not groups:
+        raise UserError(f"--db {db}: no results to report (run a suite first)")
+    w = write_report(groups, output, fmt, figures, title=title, figure_format=figure_format)
+    extra = f", {len(w.figures)} figures in {figures}" if figures else ""
+    out.print(
+        f"report of {sum(len(g.results) for g in groups)} results from {len(groups)} run(s): "
+        f"{w.bytes / 1024:.0f} KiB in {w.seconds:.1f} s{extra}",
+        highlight=False,
+    )
+    # The path alone on the last line, so scripts can pick it up.
+    print(output.resolve())
+
+
+@app.command("compare")
+def compare_cmd(
+    base: Annotated[str, typer.Argument(help="run id, SUITE@DEVICE, or a database file")],
+    candidate: Annotated[str, typer.Argument(help="run id, SUITE@DEVICE, or a database file")],
+    db: DbOpt = DEFAULT_DB,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="also write the comparison as a report (.html/.md)"),
+    ] = None,
+    as_json: JsonOpt = False,
+    top: Annotated[int, typer.Option("--top", help="largest and smallest ratios to list")] = 5,
+) -> None:
+    """Put two runs or platforms side by side on the configurations both measured:
+    speed-up per configuration and per kind (min, median, max, geometric mean), and what
+    failed on one side only."""
+    from accelbench.analysis import compare
+    from accelbench.report.sources import resolve_side
+
+    if top < 0:
+        raise UserError(f"--top {top}: expected 0 or more")
+    b = resolve_side(base, db)
+    c = resolve_side(candidate, db)
+    cmp = compare(b.results, c.results, b.label, c.label)
+    if as_json:
+        _print_json(
+            {
+                "base": b.label,
+                "candidate": c.label,
+                "summaries": [
+                    {
+                        "kind": x.kind,
+                        "metric": x.metric.name,
+                        "n": x.n,
+                        "min": x.min,
+                        "median": x.median,
+                        "max": x.max,
+                        "geomean": x.geomean,
+                    }
+                    for x in cmp.summaries
+                ],
+                "pairs": [
+                    {
+                        "kind": p.kind,
+                        "case": p.case,
+                        "base": p.base_value,
+                        "candidate": p.candidate_value,
+                        "ratio": p.ratio,
+                    }
+                    for p in cmp.pairs
+                ],
+                "one_sided": [o.__dict__ for o in cmp.one_sided],
+            }
+        )
+    else:
+        _print_comparison(cmp, top)
+    if output is not None:
+        from accelbench.report import write_report
+
+        fmt = "md" if output.suffix == ".md" else "html"
+        w = write_report(
+            [b, c], output, fmt, comparisons=[cmp], title=f"{c.label} against {b.label}"
+        )
+        out.print(f"comparison written: {output} ({w.bytes / 1024:.0f} KiB)", highlight=False)
+    if not cmp.pairs and not cmp.one_sided:
+        err.print("no configuration was measured on both sides: nothing to compare")
+        raise typer.Exit(1)
+
+
+def _print_comparison(cmp: Any, top: int) -> None:
+    out.print(f"base:      {cmp.base_label}\ncandidate: {cmp.candidate_label}", highlight=False)
+    t = Table(title="speed-up of the candidate over the base (above 1: candidate faster)")
+    for col in ("kind", "metric", "n", "min", "median", "max", "geomean"):
+        t.add_column(col, justify="left" if col in ("kind", "metric") else "right")
+    for x in cmp.summaries:
+        t.add_row(
+            x.kind,
+            x.metric.name,
+            str(x.n),
+            f"{x.min:.3g}",
+            f"{x.median:.3g}",
+            f"{x.max:.3g}",
+            f"{x.geomean:.3g}",
+        )
+    out.print(t)
+    if top and cmp.pairs:
+        ranked = sorted(cmp.pairs, key=lambda p: p.ratio)
+        shown = ranked[-top:][::-1] + [p for p in ranked[:top] if p not in ranked[-top:]]
+        t = Table(title=f"largest and smallest {top} ratios")
+        for col in ("kind", "configuration", "base", "candidate", "ratio"):
+            t.add_column(col, justify="right" if col in ("base", "candidate", "ratio") else "left")
+        for p in shown:
+            t.add_row(
+                p.kind,
+                _describe(p.base),
+                f"{p.base_value:.4g}",
+                f"{p.candidate_value:.4g}",
+                f"{p.ratio:.3g}",
+            )
+        out.print(t)
+    if cmp.one_sided:
+        t = Table(title="ran on one side only")
+        for col in ("kind", "configuration", "ran on", "other side"):
+            t.add_column(col)
+        for o in cmp.one_sided:
+            t.add_row(
+                o.kind,
+                " ".join(f"{k}={v}" for k, v in o.case.items()),
+                o.ok_side,
+                f"{o.failed_status}: {(o.failed_message or '')[:80]}",
+            )
+        out.print(t)
+    out.print(
+        f"{len(cmp.pairs)} compared, {len(cmp.one_sided)} on one side only, {cmp.both_failed} "
+        f"measured on neither side (unsupported or failed), {cmp.only_in_base} only in base, "
+        f"{cmp.only_in_candidate} only in candidate",
+        highlight=False,
+    )
+
+
 # -- results ------------------------------------------------------------------------------------
 def _open(db: Path, must_exist: bool = True) -> Any:
     from accelbench.results.store import Store
@@ -710,7 +884,10 @@ def _describe(r: Result) -> str:
     from accelbench.workloads import WORKLOADS
 
     if r.kind in WORKLOADS:
-        return WORKLOADS.get(r.kind).describe(r.case)
+        try:
+            return WORKLOADS.get(r.kind).describe(r.case)
+        except (KeyError, TypeError, ValueError):
+            pass  # a record from another accelbench version whose case has other keys
     return " ".join(f"{k}={v}" for k, v in r.case.items())
 
 

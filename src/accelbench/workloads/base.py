@@ -147,6 +147,8 @@ def throughput_metrics(
             "name": ctx.info.peak.name,
             "flops": peak,  # type: ignore[union-attr]
             "source": ctx.info.peak.source,
+            # the datasheet memory roof, so a roofline can draw both datasheet ceilings
+            "memory_bandwidth_gbs": ctx.info.peak.memory_bandwidth_gbs,
         }  # type: ignore[union-attr]
     else:
         why = ctx.info.peak_unavailable_reason or f"the datasheet entry has no {dtype} figure"

@@ -1,0 +1,54 @@
+"""Reports: turn analyses of stored results into HTML, Markdown and figure files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from accelbench.analysis.compare import Comparison
+from accelbench.report.document import ReportDoc, build_report
+from accelbench.report.sources import RunGroup
+
+
+@dataclass
+class Written:
+    path: Path
+    figures: list[Path]
+    seconds: float
+    bytes: int
+
+
+def write_report(
+    groups: list[RunGroup],
+    out: Path,
+    fmt: str = "html",
+    figures_dir: Path | None = None,
+    comparisons: list[Comparison] | None = None,
+    title: str = "accelbench report",
+    figure_format: str = "svg",
+) -> Written:
+    """Build and write the report; figure files too when ``figures_dir`` is given."""
+    from accelbench.report import plots
+    from accelbench.report.html import render_html
+    from accelbench.report.markdown import render_markdown
+
+    t0 = time.perf_counter()
+    doc: ReportDoc = build_report(groups, comparisons, title)
+    written: dict[str, Path] = {}
+    if figures_dir is not None:
+        for s in doc.sections:
+            for f in s.figures:
+                fig = f.make()
+                written[f.id] = plots.save(fig, figures_dir / f"{f.id}.{figure_format}")
+                fig.clear()
+    if fmt == "md":
+        text = render_markdown(doc, written, relative_to=out.parent)
+    else:
+        text = render_html(doc)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return Written(out, list(written.values()), time.perf_counter() - t0, out.stat().st_size)
+
+
+__all__ = ["RunGroup", "Written", "build_report", "write_report"]

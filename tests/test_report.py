@@ -1,0 +1,186 @@
+"""The report and compare commands on constructed stores, and a report of a real fake-device
+run. (Rendering in a real browser is in test_report_browser.py.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from analysis_data import full_run
+from helpers import suite_data, write_suite
+
+from accelbench.api import run_suite
+from accelbench.cli import main
+from accelbench.config import load_suite
+from accelbench.devices.fake import FakeDevice
+from accelbench.report import write_report
+from accelbench.report.sources import resolve_side, select_runs
+from accelbench.results.store import Store
+
+SECTIONS = [
+    "platforms",
+    "success",
+    "comparison-1",
+    "operators",
+    "roofline",
+    "regression",
+    "bandwidth",
+    "training",
+    "power",
+]
+
+
+@pytest.fixture
+def two_platforms(tmp_path: Path) -> Path:
+    db = tmp_path / "two.db"
+    with Store(db) as st:
+        st.add_many(full_run("run-a", "box-a"))
+        st.add_many(full_run("run-b", "box-b", scale=2.0, start_s=1000))
+    return db
+
+
+def section_ids(html: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)"', html)
+
+
+def test_report_has_every_section_in_order(two_platforms: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", "--db", str(two_platforms), "-o", str(out)]) == 0
+    html = out.read_text()
+    assert section_ids(html) == SECTIONS
+    # one figure per section's analysis, per platform where it is per platform
+    figures = re.findall(r'<figure id="([^"]+)"', html)
+    assert "success-figure" in figures and "ratio-scatter-1" in figures
+    assert sum(f.startswith("roofline-") for f in figures) == 2
+    assert sum(f.startswith("bandwidth-") for f in figures) == 2
+    assert {"training-curves", "training-throughput"} <= set(figures)
+    assert html.count("<svg") == len(figures)
+    # offline and script-free
+    assert "<script" not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_comparison_in_the_report_shows_the_known_ratio(
+    two_platforms: Path, tmp_path: Path
+) -> None:
+    with Store(two_platforms) as st:
+        groups = select_runs(st, str(two_platforms))
+    assert [g.key for g in groups] == ["run-a", "run-b"]
+    w = write_report(groups, tmp_path / "r.md", fmt="md")
+    text = w.path.read_text()
+    # run-b is 2x on every configuration: min = median = max = geomean = 2
+    row = next(line for line in text.splitlines() if line.startswith("| linear | achieved_gflops"))
+    assert row.split("|")[3:8] == [" 36 ", " 2 ", " 2 ", " 2 ", " 2 "]
+    assert "Figure: Roofline" in text  # named, not drawn, without --figures
+
+
+def test_markdown_with_figure_files(two_platforms: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "report.md"
+    figs = tmp_path / "out" / "fig"
+    code = main(
+        [
+            "report",
+            "--db",
+            str(two_platforms),
+            "-o",
+            str(out),
+            "--format",
+            "md",
+            "--figures",
+            str(figs),
+            "--figure-format",
+            "png",
+        ]
+    )
+    assert code == 0
+    files = sorted(p.name for p in figs.iterdir())
+    assert "success-figure.png" in files and len(files) >= 8
+    assert all((figs / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
+    assert "![Outcome per workload kind](fig/success-figure.png)" in out.read_text()
+
+
+def test_report_of_one_chosen_run(two_platforms: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "one.html"
+    assert main(["report", "--db", str(two_platforms), "--run", "run-b", "-o", str(out)]) == 0
+    assert "comparison-1" not in section_ids(out.read_text())
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(out.resolve())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--run", "nope"], "no run 'nope'"),
+        (["--format", "pdf"], "--format 'pdf': expected html or md"),
+        (["--figure-format", "gif"], "expected svg or png"),
+    ],
+)
+def test_report_errors_are_one_line(
+    two_platforms: Path, tmp_path: Path, capsys, args, message
+) -> None:
+    assert main(["report", "--db", str(two_platforms), "-o", str(tmp_path / "x.html"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_report_without_a_database(tmp_path: Path, capsys) -> None:
+    assert main(["report", "--db", str(tmp_path / "none.db")]) == 2
+    assert "no such database" in capsys.readouterr().err
+
+
+def test_compare_run_ids_prints_the_ratio_table(
+    two_platforms: Path, tmp_path: Path, capsys
+) -> None:
+    html = tmp_path / "cmp.html"
+    assert main(["compare", "run-a", "run-b", "--db", str(two_platforms), "-o", str(html)]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"linear\s+│\s+achieved_gflops\s+│\s+36\s+│\s+2\s+│\s+2\s+│\s+2\s+│\s+2", text)
+    assert "comparison-1" in section_ids(html.read_text())
+
+
+def test_compare_database_files_and_suite_at_device(
+    two_platforms: Path, tmp_path: Path, capsys
+) -> None:
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    with Store(a) as st:
+        st.add_many(full_run("run-a", "box-a"))
+    with Store(b) as st:
+        st.add_many(full_run("run-b", "box-b", scale=0.5))
+    assert main(["compare", str(a), str(b), "--json"]) == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    linear = next(s for s in data["summaries"] if s["kind"] == "linear")
+    assert linear["geomean"] == pytest.approx(0.5)
+    # training is judged on time to threshold: half the speed is twice the time, ratio 0.5
+    train = next(s for s in data["summaries"] if s["kind"] == "train-demo")
+    assert train["geomean"] == pytest.approx(0.5)
+    assert resolve_side("s@cpu", two_platforms).key == "run-b"  # newest run of suite s on cpu
+
+
+@pytest.mark.parametrize(
+    ("side", "message"),
+    [
+        ("missing.db", "no such database file"),
+        ("nosuite@cpu", "no run of suite 'nosuite'"),
+        ("run-", "ambiguous"),
+    ],
+)
+def test_compare_side_errors(two_platforms: Path, capsys, side: str, message: str) -> None:
+    assert main(["compare", side, "run-a", "--db", str(two_platforms)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_report_of_a_real_fake_device_run(tmp_path: Path) -> None:
+    """A run through the real pipeline (fake device, GEMM with measured peaks) reports."""
+    data = suite_data([16, 32, 64])
+    data["workloads"].insert(
+        0, {"name": "peak", "kind": "peak-gemm", "params": {"sizes": [32], "dtypes": ["float32"]}}
+    )
+    suite = load_suite(write_suite(tmp_path / "s.yaml", data))
+    db = tmp_path / "real.db"
+    run_suite(suite, device=FakeDevice(), db=db)
+    out = tmp_path / "real.html"
+    assert main(["report", "--db", str(db), "-o", str(out)]) == 0
+    ids = section_ids(out.read_text())
+    assert ids[:2] == ["platforms", "success"] and "roofline" in ids
