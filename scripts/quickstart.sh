@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job: set up, then run the `quick` suite on this machine's CPU into ./accelbench.db.
-# Extra arguments go to `accelbench run` (e.g. --threads 1, --db other.db).
+# The main job: set up, run the `quick` suite on this machine's CPU into ./accelbench.db, then
+# write the HTML report of the store and print its path (the last line of output).
+# Extra arguments go to `accelbench run` (e.g. --threads 1); set ACCELBENCH_DB=FILE to use another
+# store for both the run and the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+DB="${ACCELBENCH_DB:-accelbench.db}"
 bash scripts/setup.sh
-.venv/bin/accelbench run quick --device cpu --db accelbench.db "$@"
-echo "results: .venv/bin/accelbench results list --db accelbench.db"
+.venv/bin/accelbench run quick --device cpu --db "$DB" "$@"
+.venv/bin/accelbench report --db "$DB" -o report.html

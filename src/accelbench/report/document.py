@@ -521,6 +521,45 @@ def _training(groups: list[RunGroup]) -> Section | None:
     return s
 
 
+def _power_table(rows: list[Any], caption: str) -> Table:
+    """One row per workload: how many configurations were metered and the spread of their
+    average power and energy (the per-configuration values are in the store)."""
+    by: dict[str, list[Any]] = {}
+    for p in rows:
+        by.setdefault(p.workload, []).append(p)
+
+    def med(vals: list[float | None]) -> float | None:
+        v = [x for x in vals if x is not None]
+        return statistics.median(v) if v else None
+
+    return Table(
+        [
+            "workload",
+            "configurations",
+            "W min",
+            "W median",
+            "W max",
+            "J/iter median",
+            "J/sample median",
+            "net J/iter median",
+        ],
+        [
+            [
+                w,
+                len(ps),
+                fmt(min(p.power_avg_w for p in ps)),
+                fmt(med([p.power_avg_w for p in ps])),
+                fmt(max(p.power_avg_w for p in ps)),
+                fmt(med([p.energy_per_iter_j for p in ps])),
+                fmt(med([p.energy_per_sample_j for p in ps])),
+                fmt(med([p.net_energy_per_iter_j for p in ps])),
+            ]
+            for w, ps in by.items()
+        ],
+        caption=caption,
+    )
+
+
 def _power(groups: list[RunGroup]) -> Section | None:
     rows = [(g, power_rows(g.results)) for g in groups]
     idle = [(g, r) for g in groups for r in idle_power_rows(g.results)]
@@ -545,23 +584,7 @@ def _power(groups: list[RunGroup]) -> Section | None:
                     lambda pr=pr: plots.power_bars(pr),
                 )
             )
-            s.tables.append(
-                Table(
-                    ["workload", "configuration", "W", "J/iter", "J/sample", "net J/iter"],
-                    [
-                        [
-                            p.workload,
-                            describe_case(p.case),
-                            fmt(p.power_avg_w),
-                            fmt(p.energy_per_iter_j),
-                            fmt(p.energy_per_sample_j),
-                            fmt(p.net_energy_per_iter_j),
-                        ]
-                        for p in pr[:200]
-                    ],
-                    caption=g.label,
-                )
-            )
+            s.tables.append(_power_table(pr, g.label))
     if idle:
         s.tables.append(
             Table(

@@ -174,7 +174,11 @@ def regression(fits: Sequence[Regression], kind: str) -> Figure:
 
 
 def ratio_scatter(cmp: Comparison) -> Figure:
-    kinds = list(dict.fromkeys(p.kind for p in cmp.pairs))
+    # Kinds with a single configuration (a peak, a training run) are in the table only.
+    counts = {
+        k: sum(p.kind == k for p in cmp.pairs) for k in dict.fromkeys(p.kind for p in cmp.pairs)
+    }
+    kinds = [k for k, n in counts.items() if n > 1] or list(counts)
     fig, axes = _new(width=max(7.5, 3.6 * len(kinds)), height=3.8, ncols=max(1, len(kinds)))
     batches = sorted({p.batch for p in cmp.pairs if p.batch is not None})
     cmap = matplotlib.colormaps["viridis"].resampled(max(2, len(batches)))
@@ -288,9 +292,12 @@ def power_bars(rows: Sequence[PowerRow]) -> Figure:
     fig, (a1, a2) = _new(width=9, height=max(1.8, 0.4 * len(names) + 1), ncols=2)
     a1.barh(names, [sum(r.power_avg_w for r in v) / len(v) for v in by.values()], color="C3")
     a1.set_xlabel("mean of average power over configurations (W)")
-    e = [[r.energy_per_sample_j for r in v if r.energy_per_sample_j] for v in by.values()]
+    # Energy per sample where the workload counts samples, else per iteration.
+    per_sample = all(r.energy_per_sample_j for v in by.values() for r in v)
+    key = "energy_per_sample_j" if per_sample else "energy_per_iter_j"
+    e = [[getattr(r, key) for r in v if getattr(r, key)] for v in by.values()]
     a2.barh(names, [sum(x) / len(x) if x else 0 for x in e], color="C2")
-    a2.set_xlabel("mean energy per sample (J)")
+    a2.set_xlabel("mean energy per " + ("sample" if per_sample else "iteration") + " (J)")
     for ax in (a1, a2):
         ax.invert_yaxis()
     return fig
