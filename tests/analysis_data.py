@@ -12,6 +12,19 @@ from accelbench.results.schema import Environment, Metric, Result, Status
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
+# The sections a report of two `full_run`s has, in order.
+FULL_REPORT_SECTIONS = [
+    "platforms",
+    "success",
+    "comparison-1",
+    "operators",
+    "roofline",
+    "regression",
+    "bandwidth",
+    "training",
+    "power",
+]
+
 
 def env(host: str = "box-a", threads: int = 2, device_name: str = "Test CPU") -> Environment:
     return Environment(

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from analysis_data import full_run
+from analysis_data import FULL_REPORT_SECTIONS, full_run
 from helpers import suite_data, write_suite
 
 from accelbench.api import run_suite
@@ -18,17 +18,7 @@ from accelbench.report import write_report
 from accelbench.report.sources import resolve_side, select_runs
 from accelbench.results.store import Store
 
-SECTIONS = [
-    "platforms",
-    "success",
-    "comparison-1",
-    "operators",
-    "roofline",
-    "regression",
-    "bandwidth",
-    "training",
-    "power",
-]
+SECTIONS = FULL_REPORT_SECTIONS
 
 
 @pytest.fixture

@@ -10,23 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from analysis_data import full_run
+from analysis_data import FULL_REPORT_SECTIONS, full_run
 from browser import render_page, require_chromium
 
 from accelbench.cli import main
 from accelbench.results.store import Store
 
-EXPECTED_SECTIONS = [
-    "platforms",
-    "success",
-    "comparison-1",
-    "operators",
-    "roofline",
-    "regression",
-    "bandwidth",
-    "training",
-    "power",
-]
+EXPECTED_SECTIONS = FULL_REPORT_SECTIONS
 
 
 @pytest.fixture(scope="module")
