@@ -173,11 +173,14 @@ def test_suites_json(capsys) -> None:
     code, out, _ = cli(capsys, "suites", "--json")
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
-    assert rows["quick"]["cases"] == 22 + rows["quick-ops"]["cases"]
+    assert rows["quick"]["cases"] == (
+        22 + rows["quick-inference"]["cases"] + rows["quick-ops"]["cases"]
+    )
     assert rows["quick"]["workloads"] == [
         "peak-compute",
         "peak-memory",
         "gemm-square",
+        *rows["quick-inference"]["workloads"],
         *rows["quick-ops"]["workloads"],
     ]
     assert "gemm" in rows

@@ -50,6 +50,7 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
     "peak-gemm": {"sizes": [16, 32], "dtypes": ["float32"]},
     "bandwidth": {"directions": ["h2d", "d2h", "d2d", "triad"], "sizes": ["4KiB", 8192]},
     "peak-bandwidth": {"sizes": ["4KiB", 16384], "methods": ["d2d", "triad"]},
+    "inference": {"model": "din", "options": {"history_len": 4}, "batch_size": 2},
 }
 
 

@@ -4,6 +4,7 @@ from accelbench.workloads import (
     bandwidth,  # noqa: F401  (registers bandwidth, peak-bandwidth)
     gemm,  # noqa: F401  (registers gemm, peak-gemm)
     idle,  # noqa: F401  (registers idle-power)
+    inference,  # noqa: F401  (registers inference)
     operators,  # noqa: F401  (registers linear, conv2d, rnn)
 )
 from accelbench.workloads.base import WORKLOADS, CaseOutput, RunContext, Workload

@@ -1,0 +1,119 @@
+"""ResNet-50 v1.5 (and the ResNet-34 trunk SSD uses), in plain PyTorch.
+
+Reproduces torchvision's ``resnet50`` / ``resnet34`` layer for layer (there is no torchvision
+build here). v1.5 puts the down-sampling stride on the 3x3 convolution of a bottleneck, not on
+the first 1x1 as v1 did (the MLPerf reference and NVIDIA's "ResNet-50 v1.5"): about 4.1 GMACs
+per 224x224 image. Weights are random (Kaiming, as torchvision initialises them): inference
+speed does not depend on their values, and results say so.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions (ResNet-18/34)."""
+
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int = 1) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = conv3x3(cin, width, stride)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = (
+            nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
+            if stride != 1 or cin != cout
+            else None
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return self.relu(y + identity)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (carrying the stride: v1.5), 1x1 expand (ResNet-50/101/152)."""
+
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int = 1) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = conv1x1(cin, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, cout)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = (
+            nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
+            if stride != 1 or cin != cout
+            else None
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        return self.relu(y + identity)
+
+
+class ResNet(nn.Module):
+    """The ImageNet ResNet: 7x7 stem, four stages, global average pool, classifier."""
+
+    def __init__(
+        self, block: type[BasicBlock | Bottleneck], layers: list[int], num_classes: int = 1000
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        cin = 64
+        stages = []
+        for i, (width, n) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
+            blocks = []
+            for j in range(n):
+                blocks.append(block(cin, width, stride=2 if (i > 0 and j == 0) else 1))
+                cin = width * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def features(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.avgpool(self.features(x)).flatten(1))
+
+
+def resnet50(num_classes: int = 1000) -> ResNet:
+    """ResNet-50 v1.5: bottlenecks [3, 4, 6, 3], 25.6 M parameters."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
+
+
+def resnet34(num_classes: int = 1000) -> ResNet:
+    """ResNet-34: basic blocks [3, 4, 6, 3], 21.8 M parameters (SSD-ResNet34's trunk)."""
+    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes)
