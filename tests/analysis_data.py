@@ -22,6 +22,7 @@ FULL_REPORT_SECTIONS = [
     "regression",
     "bandwidth",
     "training",
+    "inference",
     "power",
 ]
 
@@ -114,7 +115,12 @@ def linear_sweep(
 
 
 def full_run(
-    run_id: str, host: str, scale: float = 1.0, threads: int = 2, start_s: int = 0
+    run_id: str,
+    host: str,
+    scale: float = 1.0,
+    threads: int = 2,
+    start_s: int = 0,
+    price_per_hour: float = 1.0,
 ) -> list[Result]:
     """One run with data for every report section: operators with roofline config, a peak,
     a failure, bandwidth, a training trace and power."""
@@ -190,6 +196,46 @@ def full_run(
             threads=threads,
             offset_s=start_s + 110,
             units={"time_to_threshold_s": "s"},
+        )
+    )
+    for runtime, sps in (("eager", 100.0), ("onnxruntime", 150.0)):
+        rs.append(
+            result(
+                "inference",
+                {
+                    "model": "resnet50",
+                    "options": {"image_size": 224},
+                    "scenario": "offline",
+                    "batch": 32,
+                    "runtime": runtime,
+                    "dtype": "float32",
+                },
+                {"samples_per_s": sps * scale},
+                run_id=run_id,
+                host=host,
+                threads=threads,
+                offset_s=start_s + 120,
+                config={"params": {"price_per_hour": price_per_hour}},
+                units={"samples_per_s": "samples/s"},
+            )
+        )
+    rs.append(
+        result(
+            "inference",
+            {
+                "model": "resnet50",
+                "options": {"image_size": 224},
+                "scenario": "offline",
+                "batch": 32,
+                "runtime": "onnxruntime",
+                "dtype": "bfloat16",
+            },
+            status=Status.UNSUPPORTED,
+            message="no bf16 kernel in the CPU execution provider",
+            run_id=run_id,
+            host=host,
+            threads=threads,
+            offset_s=start_s + 121,
         )
     )
     return rs

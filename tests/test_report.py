@@ -26,7 +26,7 @@ def two_platforms(tmp_path: Path) -> Path:
     db = tmp_path / "two.db"
     with Store(db) as st:
         st.add_many(full_run("run-a", "box-a"))
-        st.add_many(full_run("run-b", "box-b", scale=2.0, start_s=1000))
+        st.add_many(full_run("run-b", "box-b", scale=2.0, start_s=1000, price_per_hour=0.5))
     return db
 
 
@@ -63,6 +63,10 @@ def test_comparison_in_the_report_shows_the_known_ratio(
     row = next(line for line in text.splitlines() if line.startswith("| linear | achieved_gflops"))
     assert row.split("|")[3:8] == [" 36 ", " 2 ", " 2 ", " 2 ", " 2 "]
     assert "Figure: Roofline" in text  # named, not drawn, without --figures
+    # inference: twice the throughput at half the price is 4x per unit of price
+    cost = [line for line in text.splitlines() if "runtime=eager" in line and "| 0.5 |" in line]
+    assert cost and cost[0].split("|")[-3:-1] == [" 2 ", " 4 "]
+    assert "no bf16 kernel" in text  # an unsupported runtime is listed with its reason
 
 
 def test_markdown_with_figure_files(two_platforms: Path, tmp_path: Path) -> None:
@@ -126,6 +130,20 @@ def test_compare_run_ids_prints_the_ratio_table(
     text = capsys.readouterr().out
     assert re.search(r"linear\s+│\s+achieved_gflops\s+│\s+36\s+│\s+2\s+│\s+2\s+│\s+2\s+│\s+2", text)
     assert "comparison-1" in section_ids(html.read_text())
+
+
+def test_compare_prints_performance_per_price(two_platforms: Path, capsys) -> None:
+    args = ["compare", "run-a", "run-b", "--db", str(two_platforms)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    # stored prices: 2x the throughput at half the price
+    assert re.search(r"resnet50 offline eager\s+│\s+1\s+│\s+0\.5\s+│\s+2\s+│\s+4", text)
+    assert main([*args, "--base-price", "1", "--candidate-price", "2"]) == 0
+    assert re.search(
+        r"resnet50 offline eager\s+│\s+1\s+│\s+2\s+│\s+2\s+│\s+1\s", capsys.readouterr().out
+    )
+    assert main([*args, "--base-price", "0"]) == 2
+    assert "--base-price 0: expected a positive" in capsys.readouterr().err
 
 
 def test_compare_database_files_and_suite_at_device(

@@ -733,6 +733,17 @@ def compare_cmd(
     ] = None,
     as_json: JsonOpt = False,
     top: Annotated[int, typer.Option("--top", help="largest and smallest ratios to list")] = 5,
+    base_price: Annotated[
+        float | None,
+        typer.Option(
+            "--base-price",
+            help="hourly price of the base machine (USD), for "
+            "performance per price; overrides the price stored with its results",
+        ),
+    ] = None,
+    candidate_price: Annotated[
+        float | None, typer.Option("--candidate-price", help="hourly price of the candidate")
+    ] = None,
 ) -> None:
     """Put two runs or platforms side by side on the configurations both measured:
     speed-up per configuration and per kind (min, median, max, geometric mean), and what
@@ -742,6 +753,9 @@ def compare_cmd(
 
     if top < 0:
         raise UserError(f"--top {top}: expected 0 or more")
+    for name, price in (("--base-price", base_price), ("--candidate-price", candidate_price)):
+        if price is not None and not price > 0:
+            raise UserError(f"{name} {price:g}: expected a positive hourly price in USD")
     b = resolve_side(base, db)
     c = resolve_side(candidate, db)
     cmp = compare(b.results, c.results, b.label, c.label)
@@ -777,6 +791,7 @@ def compare_cmd(
         )
     else:
         _print_comparison(cmp, top)
+        _print_cost(cmp, base_price, candidate_price)
     if output is not None:
         from accelbench.report import write_report
 
@@ -788,6 +803,46 @@ def compare_cmd(
     if not cmp.pairs and not cmp.one_sided:
         err.print("no configuration was measured on both sides: nothing to compare")
         raise typer.Exit(1)
+
+
+def _print_cost(cmp: Any, base_price: float | None, candidate_price: float | None) -> None:
+    """Performance per price of the inference configurations, where prices are known."""
+    from accelbench.inference.cost import compare_cost
+
+    pairs = [p for p in cmp.pairs if p.kind == "inference"]
+    if not pairs:
+        return
+    rows = compare_cost(
+        [p.base for p in pairs],
+        [p.candidate for p in pairs],
+        base_price_per_hour=base_price,
+        candidate_price_per_hour=candidate_price,
+    )
+    priced = [r for r in rows if r.perf_per_price_ratio is not None]
+    if not priced:
+        out.print(
+            "performance per price: no hourly price for "
+            + ("either machine" if base_price is None and candidate_price is None else "one side")
+            + " (give --base-price and --candidate-price, or price_per_hour in the suites)"
+        )
+        return
+    t = Table(title="performance per price (candidate over base)")
+    for col in ("configuration", "base $/h", "cand. $/h", "throughput", "per price"):
+        t.add_column(col, justify="left" if col == "configuration" else "right")
+    for r in priced:
+        t.add_row(
+            " ".join(
+                str(r.case.get(k))
+                for k in ("model", "scenario", "runtime", "quant", "dtype")
+                if r.case.get(k) is not None
+            )
+            + f" b={r.case.get('batch')}",
+            f"{r.base_price_per_hour:g}",
+            f"{r.candidate_price_per_hour:g}",
+            f"{r.perf_ratio:.3g}",
+            f"{r.perf_per_price_ratio:.3g}",
+        )
+    out.print(t)
 
 
 def _print_comparison(cmp: Any, top: int) -> None:

@@ -6,6 +6,7 @@ dataclasses that the report renders; the same functions serve notebooks and test
 
 from accelbench.analysis.bandwidth import BandwidthSeries, bandwidth_curves
 from accelbench.analysis.compare import Comparison, compare
+from accelbench.analysis.inference import InferenceRow, inference_rows
 from accelbench.analysis.metrics import PrimaryMetric, primary_metric
 from accelbench.analysis.platforms import Platform, platform_of
 from accelbench.analysis.power import PowerRow, idle_power_rows, power_rows
@@ -17,6 +18,7 @@ from accelbench.analysis.training import TrainingRun, training_runs
 __all__ = [
     "BandwidthSeries",
     "Comparison",
+    "InferenceRow",
     "Platform",
     "PowerRow",
     "PrimaryMetric",
@@ -27,6 +29,7 @@ __all__ = [
     "bandwidth_curves",
     "compare",
     "idle_power_rows",
+    "inference_rows",
     "platform_of",
     "power_rows",
     "primary_metric",

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from accelbench.analysis.bandwidth import BandwidthSeries
 from accelbench.analysis.compare import Comparison
+from accelbench.analysis.inference import InferenceRow
 from accelbench.analysis.power import PowerRow
 from accelbench.analysis.regression import Regression
 from accelbench.analysis.roofline import Roofline
@@ -281,6 +282,35 @@ def throughput_bars(runs: Sequence[TrainingRun]) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel("training samples/s")
     ax.legend(fontsize=7)
+    return fig
+
+
+def inference_bars(rows: Sequence[InferenceRow]) -> Figure:
+    """Samples/s per model and scenario, one bar per runtime and precision (log scale: models
+    differ by orders of magnitude; a variant that did not run has no bar)."""
+    labels = list(dict.fromkeys(r.short_label for r in rows))
+    variants = list(dict.fromkeys(f"{r.runtime} {r.precision}" for r in rows))
+    fig, (ax,) = _new(width=9, height=max(2.0, 0.3 * len(labels) * len(variants) + 1))
+    width = 0.8 / max(1, len(variants))
+    for j, v in enumerate(variants):
+        vals = {
+            r.short_label: r.result.metric("samples_per_s")
+            for r in rows
+            if f"{r.runtime} {r.precision}" == v
+        }
+        idx = [i for i, lbl in enumerate(labels) if vals.get(lbl)]
+        ax.barh(
+            [i - 0.4 + width * (j + 0.5) for i in idx],
+            [vals[labels[i]] for i in idx],
+            height=width,
+            color=f"C{j % 10}",
+            label=v,
+        )
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("samples/s (log scale)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
