@@ -31,3 +31,13 @@ def test_operator_workload_examples_validate() -> None:
         "bandwidth",
         "peak-bandwidth",
     ]
+
+
+def test_inference_workload_example_validates() -> None:
+    text = "name: readme-inference\nworkloads:\n" + BLOCKS[2]
+    suite = validate_suite(yaml.safe_load(text), "README inference example")
+    assert [w.kind for w in suite.workloads] == ["inference"]
+    from accelbench.workloads import WORKLOADS
+
+    wl = WORKLOADS.get("inference").from_dict(suite.workloads[0].params)
+    assert len(wl.cases()) > 1
