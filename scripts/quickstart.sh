@@ -7,5 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DB="${ACCELBENCH_DB:-accelbench.db}"
 bash scripts/setup.sh
-.venv/bin/accelbench run quick --device cpu --db "$DB" "$@"
+# Real datasets (the quick suite's training run needs IMDB): ../shared/data when present,
+# unless ACCELBENCH_DATA_DIR already says where they are.
+data_args=()
+if [ -z "${ACCELBENCH_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
+  data_args=(--data-dir "$(cd ../shared/data && pwd)")
+fi
+.venv/bin/accelbench run quick --device cpu --db "$DB" "${data_args[@]}" "$@"
 .venv/bin/accelbench report --db "$DB" -o report.html

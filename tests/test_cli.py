@@ -174,13 +174,17 @@ def test_suites_json(capsys) -> None:
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["quick"]["cases"] == (
-        22 + rows["quick-inference"]["cases"] + rows["quick-ops"]["cases"]
+        22
+        + rows["quick-inference"]["cases"]
+        + rows["quick-train"]["cases"]
+        + rows["quick-ops"]["cases"]
     )
     assert rows["quick"]["workloads"] == [
         "peak-compute",
         "peak-memory",
         "gemm-square",
         *rows["quick-inference"]["workloads"],
+        *rows["quick-train"]["workloads"],
         *rows["quick-ops"]["workloads"],
     ]
     assert "gemm" in rows

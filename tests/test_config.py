@@ -216,8 +216,10 @@ def test_builtin_suites_load_and_expand() -> None:
             measure_for(s, w)  # every workload's measurement settings resolve
         assert counts[name] > 0
     # quick: 3 compute peaks + 1 bandwidth peak + 6 sizes x 3 dtypes of GEMM, then
-    # quick-inference and quick-ops
-    assert counts["quick"] == 22 + counts["quick-inference"] + counts["quick-ops"]
+    # quick-inference, quick-train and quick-ops
+    assert counts["quick"] == (
+        22 + counts["quick-inference"] + counts["quick-train"] + counts["quick-ops"]
+    )
     assert counts["quick-ops"] == (8 + 8 + 12) * 2 * 4  # shapes x modes x dtypes
     assert counts["paper-ops"] == (243 + 192 + 144) * 2 * 2  # grids x modes x dtypes
     quick = load_suite("quick")

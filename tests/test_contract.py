@@ -51,6 +51,24 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
     "bandwidth": {"directions": ["h2d", "d2h", "d2d", "triad"], "sizes": ["4KiB", 8192]},
     "peak-bandwidth": {"sizes": ["4KiB", 16384], "methods": ["d2d", "triad"]},
     "inference": {"model": "din", "options": {"history_len": 4}, "batch_size": 2},
+    "resnet56-cifar10": {
+        "data": "synthetic",
+        "synthetic_size": 8,
+        "eval_subset": 4,
+        "batch_size": 4,
+        "max_epochs": 1,
+    },
+    "lstm-imdb": {
+        "data": "synthetic",
+        "synthetic_size": 8,
+        "eval_subset": 4,
+        "batch_size": 4,
+        "max_epochs": 1,
+        "vocab_size": 50,
+        "max_len": 8,
+        "embed_dim": 4,
+        "hidden": 4,
+    },
 }
 
 

@@ -233,7 +233,8 @@ def _measured_bandwidth_lookup(
 
 # Outcomes that answer a case for good on this device and software: measured, or impossible.
 # oom and error are retried by the next run (a smaller neighbour, a fixed driver).
-FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
+# A diverged training run is final too: with fixed seeds, running it again diverges again.
+FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value, Status.DIVERGED.value}
 
 
 def _already_done(
@@ -397,6 +398,7 @@ def run_suite(
     store: Store | None = None,
     power: bool = True,
     power_rate_hz: float = DEFAULT_RATE_HZ,
+    data_dir: str | Path | None = None,
 ) -> RunReport:
     """Run every case of ``suite`` on ``device`` and store each result as it completes.
 
@@ -475,6 +477,7 @@ def run_suite(
                         measured_peak=lookup,
                         measured_bandwidth=bw_lookup,
                         idle_power=idle_lookup,
+                        data_dir=Path(data_dir) if data_dir else None,
                     )
                     result = run_case(
                         wl,

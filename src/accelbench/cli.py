@@ -372,6 +372,14 @@ def run(
     power: PowerOpt = True,
     power_rate: PowerRateOpt = 10.0,
     as_json: JsonOpt = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="ACCELBENCH_DATA_DIR",
+            help="folder holding real datasets (cifar10-jpeg.tar.gz, aclImdb.tar.gz, ...)",
+        ),
+    ] = None,
 ) -> None:
     """Run a suite on a device; every case is stored in the database as it completes."""
     from accelbench.api import run_suite
@@ -389,6 +397,7 @@ def run(
         reporter=reporter,
         power=power,
         power_rate_hz=_power_rate(power_rate),
+        data_dir=data_dir,
     )
     rows = _summary_rows(report.results)
     if as_json:

@@ -6,6 +6,7 @@ from accelbench.workloads import (
     idle,  # noqa: F401  (registers idle-power)
     inference,  # noqa: F401  (registers inference)
     operators,  # noqa: F401  (registers linear, conv2d, rnn)
+    training,  # noqa: F401  (registers resnet56-cifar10, lstm-imdb)
 )
 from accelbench.workloads.base import WORKLOADS, CaseOutput, RunContext, Workload
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, Strict
@@ -64,6 +65,8 @@ class RunContext:
     idle_power: Callable[[], IdlePower] = lambda: IdlePower(
         None, reason="no store to look up idle power"
     )
+    data_dir: Path | None = None
+    """Where real datasets live (``--data-dir``); None: ``$ACCELBENCH_DATA_DIR`` or absent."""
 
 
 @dataclass
