@@ -379,8 +379,10 @@ def _metrics(
     if steady:
         mean = statistics.fmean(steady)
         m["steady_samples_per_s"] = Metric(value=mean, unit="samples/s")
-        m["steady_samples_per_s_cv"] = Metric(
-            value=statistics.pstdev(steady) / mean if len(steady) > 1 else 0.0, unit="ratio"
+        m["steady_samples_per_s_cv"] = (
+            Metric(value=statistics.pstdev(steady) / mean, unit="ratio")
+            if len(steady) > 1
+            else Metric.missing("ratio", "one steady epoch: no spread to report")
         )
         if "first_epoch_samples_per_s" in m and m["first_epoch_samples_per_s"].value:
             m["first_over_steady_pct"] = Metric(

@@ -17,11 +17,11 @@ Recipes (the same hyper-parameters on every platform; fixed seeds):
   linear scaling rule of Goyal et al. 2017) on a one-cycle schedule (Smith & Topin 2017,
   "super-convergence"): linear warm-up over the first 15% of ``schedule_epochs`` (default 30),
   linear decay to 0. Augmentation: random crop with 4-pixel zero padding and horizontal flip, on
-  the device. See README for the accuracy measured.
+  the device. Accuracy not yet measured (no accelerator was available when written).
 * ``lstm-imdb`` — vocabulary of 20,000 words from the training split, reviews truncated to 256
   tokens, embedding 64, one bidirectional LSTM layer of 64 units over the packed sequence, max
   pooling over time, dropout 0.3, linear. Adam lr 2e-3, batch 64, length-bucketed batches,
-  constant learning rate. See README for the accuracy measured.
+  constant learning rate. Measured: 84.08% on the real IMDB test set after 2 epochs (CPU fp32).
 """
 
 from __future__ import annotations
