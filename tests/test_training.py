@@ -225,6 +225,18 @@ def test_lstm_imdb_learns_real_format_data_and_does_not_duplicate(
     rep2 = run_suite(suite, device=FakeDevice(), db=db, data_dir=tmp_path / "data", power=False)
     assert rep2.results == [] and rep2.skipped_already_stored == 1
     assert db_count(db) == 1
+    # The report reads the real trainer's trace: curve, threshold and time to threshold.
+    from accelbench.analysis import training_runs
+    from accelbench.report.document import build_report
+    from accelbench.report.sources import select_runs
+    from accelbench.results.store import Store
+
+    (t,) = training_runs([r])
+    assert t.metric[-1] == 100.0 and t.threshold == r.config["params"]["threshold"]
+    assert t.time_to_threshold_s == r.metric("time_to_threshold_s") and t.wall_s[-1] > 0
+    with Store(db) as st:
+        doc = build_report(select_runs(st, str(db)))
+    assert "training" in [sec.id for sec in doc.sections]
 
 
 def test_missing_data_is_a_stored_error_naming_the_path(tmp_path: Path) -> None:
