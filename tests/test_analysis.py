@@ -133,6 +133,15 @@ def test_time_metrics_are_inverted_so_above_one_means_faster() -> None:
     assert p.ratio == pytest.approx(2.0)
 
 
+def test_training_without_threshold_is_compared_on_steady_throughput() -> None:
+    case = {"model": "m"}
+    base = [result("train-y", case, {"steady_samples_per_s": 100.0})]
+    cand = [result("train-y", case, {"steady_samples_per_s": 150.0}, run_id="c")]
+    assert primary_metric("train-y", base).name == "steady_samples_per_s"
+    (p,) = compare(base, cand).pairs
+    assert p.ratio == pytest.approx(1.5)
+
+
 def test_a_configuration_failing_on_one_side_is_listed() -> None:
     base = linear_sweep()
     cand = list(base)
