@@ -135,6 +135,37 @@ class _TrainingWorkload(Workload):
             self.params.cache_dir
         )
 
+    def _train(
+        self,
+        case: dict[str, Any],
+        ctx: RunContext,
+        plan: PrecisionPlan,
+        data_info: dict[str, Any],
+        *,
+        load_task: Any,
+        build_model: Any,
+        make_optimizer: Any,
+        loss_fn: Any,
+    ) -> CaseOutput:
+        """The settings every recipe shares (seed, threshold, compile, divergence, synthetic
+        mode) in one place; a recipe gives only its data, model, optimiser and loss."""
+        p: Any = self.params
+        torch.manual_seed(p.seed)
+        spec = TrainSpec(
+            load_task=load_task,
+            build_model=build_model,
+            make_optimizer=make_optimizer,
+            loss_fn=loss_fn,
+            plan=plan,
+            max_epochs=p.max_epochs,
+            threshold=None if p.data == "synthetic" else p.threshold,
+            compile_mode=p.compile_mode if case["execution"] == "compile" else None,
+            stuck_epochs=p.stuck_epochs,
+            evaluate=p.data != "synthetic",
+            label=self.describe(case),
+        )
+        return self._finish(spec, ctx, data_info, case)
+
     def _finish(
         self, spec: TrainSpec, ctx: RunContext, data_info: dict[str, Any], case: dict[str, Any]
     ) -> CaseOutput:
@@ -287,23 +318,18 @@ class ResNet56Cifar10(_TrainingWorkload):
 
             return opt, lr_at
 
-        torch.manual_seed(p.seed)
-        spec = TrainSpec(
+        return self._train(
+            case,
+            ctx,
+            plan,
+            info,
             load_task=load_task,
             build_model=lambda: resnet56().to(memory_format=torch.channels_last),
             make_optimizer=make_optimizer,
             loss_fn=lambda out, y: F.cross_entropy(
                 out.float(), y, label_smoothing=p.label_smoothing
             ),
-            plan=plan,
-            max_epochs=p.max_epochs,
-            threshold=None if p.data == "synthetic" else p.threshold,
-            compile_mode=p.compile_mode if case["execution"] == "compile" else None,
-            stuck_epochs=p.stuck_epochs,
-            evaluate=p.data != "synthetic",
-            label=self.describe(case),
         )
-        return self._finish(spec, ctx, info, case)
 
 
 # -- IMDB / LSTM ----------------------------------------------------------------------------------
@@ -408,23 +434,18 @@ class LstmImdb(_TrainingWorkload):
             opt = torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
             return opt, lambda s: p.lr
 
-        torch.manual_seed(p.seed)
-        spec = TrainSpec(
+        return self._train(
+            case,
+            ctx,
+            plan,
+            info,
             load_task=load_task,
             build_model=lambda: LSTMClassifier(
                 p.vocab_size, p.embed_dim, p.hidden, 1, p.bidirectional, p.dropout
             ),
             make_optimizer=make_optimizer,
             loss_fn=lambda out, y: F.cross_entropy(out.float(), y),
-            plan=plan,
-            max_epochs=p.max_epochs,
-            threshold=None if p.data == "synthetic" else p.threshold,
-            compile_mode=p.compile_mode if case["execution"] == "compile" else None,
-            stuck_epochs=p.stuck_epochs,
-            evaluate=p.data != "synthetic",
-            label=self.describe(case),
         )
-        return self._finish(spec, ctx, info, case)
 
 
 __all__ = ["LstmImdb", "ResNet56Cifar10", "Status"]
