@@ -117,6 +117,21 @@ def test_report_errors_are_one_line(
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("option", ["-o", "--figures"])
+def test_an_unwritable_destination_is_one_line(
+    two_platforms: Path, tmp_path: Path, capsys, option: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = blocker / ("r.html" if option == "-o" else "figs")
+    args = ["report", "--db", str(two_platforms), option, str(target)]
+    if option == "--figures":
+        args += ["-o", str(tmp_path / "r.html")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cannot write there" in err and str(target) in err.replace("\n", "")
+
+
 def test_report_without_a_database(tmp_path: Path, capsys) -> None:
     assert main(["report", "--db", str(tmp_path / "none.db")]) == 2
     assert "no such database" in capsys.readouterr().err

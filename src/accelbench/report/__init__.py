@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from accelbench.analysis.compare import Comparison
+from accelbench.errors import UserError
 from accelbench.report.document import ReportDoc, build_report
 from accelbench.report.sources import RunGroup
 
@@ -17,6 +20,15 @@ class Written:
     figures: list[Path]
     seconds: float
     bytes: int
+
+
+@contextmanager
+def _writing(option: str, path: Path) -> Iterator[None]:
+    """An unwritable destination is the user's to fix: say which option and why."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
 
 
 def write_report(
@@ -37,17 +49,19 @@ def write_report(
     doc: ReportDoc = build_report(groups, comparisons, title)
     written: dict[str, Path] = {}
     if figures_dir is not None:
-        for s in doc.sections:
-            for f in s.figures:
-                fig = f.make()
-                written[f.id] = plots.save(fig, figures_dir / f"{f.id}.{figure_format}")
-                fig.clear()
+        with _writing("--figures", figures_dir):
+            for s in doc.sections:
+                for f in s.figures:
+                    fig = f.make()
+                    written[f.id] = plots.save(fig, figures_dir / f"{f.id}.{figure_format}")
+                    fig.clear()
     if fmt == "md":
         text = render_markdown(doc, written, relative_to=out.parent)
     else:
         text = render_html(doc)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    with _writing("--output", out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
     return Written(out, list(written.values()), time.perf_counter() - t0, out.stat().st_size)
 
 
