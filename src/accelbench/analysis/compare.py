@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,8 +81,8 @@ class Comparison:
     only_in_candidate: int = 0
 
 
-def _index(results: list[Result]) -> dict[tuple[str, str], Result]:
-    # The newest result of a configuration wins when a side holds several (a re-run).
+def newest_per_configuration(results: Iterable[Result]) -> dict[tuple[str, str], Result]:
+    """The newest result of each configuration (kind and case), for sides that hold re-runs."""
     out: dict[tuple[str, str], Result] = {}
     for r in sorted(results, key=lambda r: r.started_at):
         out[(r.kind, r.case_key)] = r
@@ -94,7 +95,7 @@ def compare(
     base_label: str = "base",
     candidate_label: str = "candidate",
 ) -> Comparison:
-    b, c = _index(base), _index(candidate)
+    b, c = newest_per_configuration(base), newest_per_configuration(candidate)
     cmp = Comparison(base_label, candidate_label)
     cmp.only_in_base = sum(k not in c for k in b)
     cmp.only_in_candidate = sum(k not in b for k in c)

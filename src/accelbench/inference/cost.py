@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from accelbench.results.schema import Metric, Result, Status, case_key
+from accelbench.analysis.compare import newest_per_configuration
+from accelbench.results.schema import Metric, Result, Status
 
 NO_PRICE = (
     "no price_per_hour in the workload params: give the instance's hourly price (USD) to get "
@@ -59,13 +60,6 @@ def _price(r: Result, override: float | None) -> float | None:
     return float(value) if value is not None else None
 
 
-def _newest(results: Iterable[Result]) -> dict[tuple[str, str], Result]:
-    out: dict[tuple[str, str], Result] = {}
-    for r in sorted(results, key=lambda r: r.finished_at):
-        out[(r.kind, case_key(r.case))] = r  # a re-run replaces an older result of the case
-    return out
-
-
 def _describe(r: Result) -> str:
     return f"{r.status.value}" + (f": {r.message}" if r.message else "")
 
@@ -94,7 +88,8 @@ def compare_cost(
     ):
         if value is not None and not value > 0:
             raise ValueError(f"{name}: expected a positive price, got {value}")
-    base, cand = _newest(base_results), _newest(candidate_results)
+    base = newest_per_configuration(base_results)
+    cand = newest_per_configuration(candidate_results)
     rows: list[CostComparison] = []
     for key in [k for k in base if k in cand]:
         b, c = base[key], cand[key]

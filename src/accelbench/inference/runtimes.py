@@ -283,11 +283,9 @@ class OnnxRuntime(Runtime):
         if providers[0] == "CUDAExecutionProvider":
             run = _cuda_iobinding_run(sess, job, out_names)
         else:
-            last: list[Any] = [None]
 
             def run() -> Any:
-                last[0] = sess.run(out_names, feeds)
-                return last[0]
+                return sess.run(out_names, feeds)
 
         def outputs() -> list[torch.Tensor]:
             y = run()
@@ -305,7 +303,9 @@ def _cuda_iobinding_run(sess: Any, job: ModelJob, out_names: list[str]) -> Calla
     for name, x in zip(job.input_names, job.inputs, strict=True):
         x = x.contiguous()
         binding.bind_input(
-            name, "cuda", dev.index or 0, x.detach().cpu().numpy().dtype, list(x.shape),
+            # the numpy dtype from an empty tensor: no copy of the input to the host
+            name, "cuda", dev.index or 0, torch.empty(0, dtype=x.dtype).numpy().dtype,
+            list(x.shape),
             x.data_ptr(),
         )  # fmt: skip
     for name in out_names:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from accelbench.analysis.compare import newest_per_configuration
 from accelbench.analysis.platforms import Platform, platform_of
 from accelbench.errors import StoreError
 from accelbench.results.schema import Result
@@ -101,9 +102,7 @@ def resolve_side(spec: str, db: Path) -> RunGroup:
             results = store.query()
         if not results:
             raise StoreError(f"{spec}: the database holds no results")
-        newest: dict[tuple[str, str], Result] = {}
-        for r in results:
-            newest[(r.kind, r.case_key)] = r
+        newest = newest_per_configuration(results)
         platforms = {platform_of(r) for r in newest.values()}
         g = RunGroup(
             key=path.name,
