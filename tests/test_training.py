@@ -282,7 +282,7 @@ def test_cli_bad_param_names_the_field(tmp_path: Path) -> None:
 
 
 def test_resnet56_has_the_papers_size() -> None:
-    from accelbench.training.models import resnet56
+    from accelbench.models.resnet_cifar import resnet56
 
     # He et al. 2016, Table 6: ResNet-56 has 0.85 M parameters; with option-A (parameter-free)
     # shortcuts the exact count is 853,018.

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from accelbench.training.data_cifar import load_cifar10
-from accelbench.training.data_common import DataError, DataNotFound
-from accelbench.training.data_imdb import PAD, UNK, load_imdb, tokenize
+from accelbench.data.cifar10 import load_cifar10
+from accelbench.data.common import DataError, DataNotFound
+from accelbench.data.imdb import PAD, UNK, load_imdb, tokenize
 
 
 def _tar(src: Path, dest: Path) -> Path:

@@ -34,11 +34,12 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
+from accelbench.data.cifar10 import MEAN, STD, load_cifar10, synthetic_cifar10
+from accelbench.data.common import resolve_cache_dir, resolve_data_dir
+from accelbench.data.imdb import load_imdb, synthetic_imdb
+from accelbench.models.lstm import LSTMClassifier
+from accelbench.models.resnet_cifar import resnet56
 from accelbench.results.schema import Status
-from accelbench.training.data_cifar import MEAN, STD, load_cifar10, synthetic_cifar10
-from accelbench.training.data_common import resolve_cache_dir, resolve_data_dir
-from accelbench.training.data_imdb import load_imdb, synthetic_imdb
-from accelbench.training.models import LSTMClassifier, resnet56
 from accelbench.training.precision import DTYPE_OF, SCALED, PrecisionPlan
 from accelbench.training.trainer import TrainSpec, run_training
 from accelbench.workloads.base import WORKLOADS, CaseOutput, Dim, RunContext, Workload

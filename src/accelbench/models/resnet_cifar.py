@@ -1,14 +1,11 @@
-"""The reference models, in plain PyTorch (no torchvision here), read top to bottom.
+"""ResNet for CIFAR, in plain PyTorch (no torchvision here), read top to bottom.
 
-* :class:`ResNetCifar` — He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition"
-  (CVPR 2016), section 4.2: a 3x3 stem of 16 channels, three stages of ``n`` basic blocks with
-  16/32/64 channels (stride 2 at the start of stages 2 and 3), global average pooling, a linear
-  classifier; depth 6n+2, so ResNet-56 is n = 9 (0.85 M parameters). Shortcuts are **option A**
-  as in the paper's CIFAR experiments: identity, and where the shape changes, stride-2
-  subsampling with zero-padded extra channels (no parameters). Kaiming-normal init.
-* :class:`LSTMClassifier` — embedding -> (bi)LSTM over the packed sequence -> max-pooling of
-  the outputs over time -> dropout -> linear. Packing makes the padded tail invisible to the
-  recurrence, so results do not depend on how batches are padded.
+:class:`ResNetCifar`: He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition"
+(CVPR 2016), section 4.2: a 3x3 stem of 16 channels, three stages of ``n`` basic blocks with
+16/32/64 channels (stride 2 at the start of stages 2 and 3), global average pooling, a linear
+classifier; depth 6n+2, so ResNet-56 is n = 9 (0.85 M parameters). Shortcuts are **option A**
+as in the paper's CIFAR experiments: identity, and where the shape changes, stride-2
+subsampling with zero-padded extra channels (no parameters). Kaiming-normal init.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class BasicBlock(nn.Module):
@@ -81,31 +77,3 @@ class ResNetCifar(nn.Module):
 
 def resnet56(num_classes: int = 10) -> ResNetCifar:
     return ResNetCifar(n=9, num_classes=num_classes)
-
-
-class LSTMClassifier(nn.Module):
-    def __init__(
-        self,
-        vocab_size: int,
-        embed_dim: int = 64,
-        hidden: int = 64,
-        layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.3,
-        num_classes: int = 2,
-    ) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.lstm = nn.LSTM(
-            embed_dim, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional
-        )
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(hidden * (2 if bidirectional else 1), num_classes)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        emb = self.drop(self.embed(x))
-        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        # Padding positions are filled with -inf so max-pooling sees only real time steps.
-        out, _ = pad_packed_sequence(out, batch_first=True, padding_value=float("-inf"))
-        return self.fc(self.drop(out.max(dim=1).values))

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from accelbench.training.data_common import (
+from accelbench.data.common import (
     DataError,
     FileTree,
     cached,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from accelbench.training.data_common import (
+from accelbench.data.common import (
     DataError,
     FileTree,
     cached,
