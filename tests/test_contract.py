@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from accelbench.analysis.derived import derived_metrics
+from accelbench.api.references import build_references
 from accelbench.devices.fake import FakeDevice
 from accelbench.power.base import PowerMeter
 from accelbench.power.session import PowerMonitor
-from accelbench.results.schema import Result, Status
-from accelbench.timing.protocol import MeasureSettings
+from accelbench.results.schema import PeakRef, Result, Status
+from accelbench.timing.settings import MeasureSettings
 from accelbench.workloads import WORKLOADS, RunContext
-from accelbench.workloads.base import MeasuredPeak
 
 
 class ConstantMeter(PowerMeter):
@@ -86,12 +87,11 @@ def test_workload_contract(kind: str) -> None:
         assert isinstance(cls.describe(case), str) and cls.describe(case)
         assert all(isinstance(k, str) for k in case)
     dev = FakeDevice(durations=[1e-3])
-    dev.power_monitor = PowerMonitor([ConstantMeter()], rate_hz=50)
     ctx = RunContext(
         device=dev,
         info=dev.info(),
         measure=MeasureSettings(warmup=1, iterations=3),
-        measured_peak=lambda dtype: MeasuredPeak(1e12, "peak-id"),
+        power=PowerMonitor([ConstantMeter()], rate_hz=50),
     )
     with dev.case_scope():
         out = wl.run_case(cases[0], ctx)
@@ -110,15 +110,14 @@ def test_gemm_metrics_follow_from_the_samples() -> None:
     """With a scripted 1 ms per iteration, every derived metric is known exactly."""
     wl = WORKLOADS.get("gemm").from_dict({"sizes": [64], "dtypes": ["float32"]})
     dev = FakeDevice(durations=[1e-3])
-    ctx = RunContext(
-        device=dev,
-        info=dev.info(),
-        measure=MeasureSettings(warmup=0, iterations=4),
-        measured_peak=lambda dtype: MeasuredPeak(2 * 64**3 / 1e-3 * 2, "peak-id"),
-    )
+    ctx = RunContext(device=dev, info=dev.info(), measure=MeasureSettings(warmup=0, iterations=4))
     with dev.case_scope():
         out = wl.run_case({"m": 64, "n": 64, "k": 64, "dtype": "float32"}, ctx)
-    m = {k: v.value for k, v in out.metrics.items()}
+    assert out.basis is not None
+    refs = build_references(
+        out.basis, ctx.info, measured_peak=PeakRef(result_id="peak-id", value=2 * 64**3 / 1e-3 * 2)
+    )
+    m = {k: v.value for k, v in {**out.metrics, **derived_metrics(out.metrics, refs)}.items()}
     flops = 2 * 64**3
     assert m["flops"] == flops and m["macs"] == 64**3
     assert m["achieved_gflops"] == pytest.approx(flops / 1e-3 / 1e9)
@@ -128,7 +127,7 @@ def test_gemm_metrics_follow_from_the_samples() -> None:
     assert m["utilisation_datasheet"] == pytest.approx(100 * flops / 1e-3 / 10e12)
     assert m["utilisation_measured"] == pytest.approx(50.0)
     assert m["peak_memory"] is not None and m["peak_memory"] >= 3 * 64 * 64 * 4
-    assert out.config["peaks_used"]["measured_peak"]["result_id"] == "peak-id"
+    assert refs.measured_peak is not None and refs.measured_peak.result_id == "peak-id"
 
 
 def test_result_ids_are_stable_content_hashes() -> None:

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from accelbench.api import run_suite
-from accelbench.config import validate_suite
+from accelbench.api import run_suite, validate_suite
 from accelbench.devices.cpu import CpuDevice
 from accelbench.devices.fake import FakeDevice
 from accelbench.environment import collect_environment
@@ -307,7 +306,7 @@ def test_samples_per_dollar() -> None:
 
 
 def test_builtin_inference_suites_validate() -> None:
-    from accelbench.config import load_suite
+    from accelbench.api import load_suite
 
     full = load_suite("cpu-inference")
     models = {w.params["model"] for w in full.workloads}

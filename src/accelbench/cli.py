@@ -181,7 +181,8 @@ def devices(
 @app.command()
 def suites(as_json: JsonOpt = False) -> None:
     """List the built-in suites."""
-    from accelbench.config import builtin_suites, load_suite
+    from accelbench.api import load_suite
+    from accelbench.config import builtin_suites
     from accelbench.workloads import WORKLOADS
 
     rows = []
@@ -382,8 +383,7 @@ def run(
     ] = None,
 ) -> None:
     """Run a suite on a device; every case is stored in the database as it completes."""
-    from accelbench.api import run_suite
-    from accelbench.config import load_suite
+    from accelbench.api import load_suite, run_suite
 
     s = load_suite(suite)
     reporter = RichReporter(err)
@@ -613,8 +613,7 @@ def idle_power(
 
     Later results report net energy above it. Nothing else should run on the device meanwhile.
     """
-    from accelbench.api import run_suite
-    from accelbench.config import validate_suite
+    from accelbench.api import run_suite, validate_suite
 
     if not 0 < seconds <= 3600:
         raise UserError(f"--seconds {seconds:g}: expected a window between 0 and 3600 s")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from accelbench.api import same_stack
-from accelbench.config import Suite, validate_suite
+from accelbench.api import same_stack, validate_suite
+from accelbench.config import Suite
 from accelbench.devices.base import BaseDevice
 from accelbench.results.schema import Environment, Result, Status, case_key
 from accelbench.results.store import Store

@@ -179,9 +179,6 @@ class BaseDevice:
     timer_kind: ClassVar[str] = "perf_counter"
     # Substrings of exception messages that mean "out of memory" on this platform.
     oom_markers: ClassVar[tuple[str, ...]] = ("out of memory",)
-    power_monitor: Any = None
-    """The run's :class:`accelbench.power.session.PowerMonitor`, set by the runner; the
-    measurement protocol opens a power window around the timed iterations when it is set."""
 
     def __init__(self, index: int = 0, peaks_override: list[PeakSpec] | None = None) -> None:
         self.index = index

@@ -113,16 +113,16 @@ class Gemm(Workload):
         mode = case.get("mode", "forward")
         with ctx.device.precision(dtype):
             fn = _gemm_callable(m, n, k, dtype, ctx, mode)
-            meas = measure(fn, ctx.device, ctx.measure)
+            meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
         cost = fl.matmul(m=m, n=n, k=k, elem_bytes=torch_dtype(dtype).itemsize).total(mode)
-        metrics, used = throughput_metrics(
+        metrics, basis = throughput_metrics(
             flops=cost.flops,
             min_bytes=cost.min_bytes,
             m=meas,
             ctx=ctx,
             dtype=dtype,
         )
-        return CaseOutput(metrics=metrics, measurement=meas, config={"peaks_used": used})
+        return CaseOutput(metrics=metrics, measurement=meas, basis=basis)
 
 
 class PeakGemmParams(BaseModel):
@@ -155,7 +155,7 @@ class PeakGemm(Workload):
         with ctx.device.precision(dtype):
             for s in case["sizes"]:
                 fn = _gemm_callable(s, s, s, dtype, ctx)
-                meas = measure(fn, ctx.device, ctx.measure)
+                meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
                 rate = gemm_flops(s, s, s) / meas.summary.median
                 per_size[f"gflops_at_{s}"] = Metric(value=rate / 1e9, unit="GFLOP/s")
                 if best is None or rate > best[0]:
