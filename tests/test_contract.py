@@ -1,7 +1,7 @@
-"""Every registered workload kind honours the workload contract on the fake device.
+"""Every registered device kind, power meter and workload kind honours its contract.
 
-New kinds are picked up from the registry automatically: a workload that registers itself is
-tested here without editing this file.
+New entries are picked up from the registries automatically: a device, meter or workload that
+registers itself is tested here without editing this file.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import pytest
 
 from accelbench.analysis.derived import derived_metrics
 from accelbench.api.references import build_references
+from accelbench.devices import DEVICES, Device, device_help
 from accelbench.devices.fake import FakeDevice
-from accelbench.power.base import PowerMeter
+from accelbench.names import PRECISIONS
+from accelbench.power.base import METERS, MeterUnavailable, PowerMeter
 from accelbench.power.session import PowerMonitor
 from accelbench.results.schema import PeakRef, Result, Status
 from accelbench.timing.settings import MeasureSettings
@@ -153,3 +155,58 @@ def test_result_ids_are_stable_content_hashes() -> None:
     a, b = Result(**kw), Result(**kw)
     assert a.result_id == b.result_id and len(a.result_id) == 32
     assert Result(**{**kw, "case": {"m": 2}}).result_id != a.result_id
+
+
+# -- every registered device kind ------------------------------------------------------------------
+@pytest.mark.parametrize("kind", DEVICES.names())
+def test_device_contract(kind: str) -> None:
+    """Each kind says how it is selected and probes without raising, present or not; the kinds
+    present here (cpu, fake) honour the whole device protocol."""
+    cls = DEVICES.get(kind)
+    assert cls.kind == kind
+    assert (cls.spec_help or kind).split("[")[0] == kind
+    assert (cls.spec_help or kind) in device_help()
+    probe = cls.probe()
+    assert probe.kind == kind
+    assert probe.available or probe.reason, "an absent device must say why"
+    if not probe.available and kind != "fake":
+        return
+    dev = cls(index=0)
+    assert isinstance(dev, Device)
+    info = dev.info()
+    assert info.spec == dev.spec and info.timer in ("device-events", "perf_counter")
+    assert set(info.supported_dtypes) | set(info.unsupported_dtypes) == set(PRECISIONS)
+    for dtype, why in info.unsupported_dtypes.items():
+        assert why, f"{kind} gives no reason for lacking {dtype}"
+    timer = dev.new_timer()
+    timer.start()
+    timer.stop()
+    dev.synchronize()
+    assert timer.seconds() >= 0
+    assert dev.is_oom(MemoryError())
+    assert not dev.is_oom(ValueError("a shape mistake"))
+
+
+# -- every registered power meter ------------------------------------------------------------------
+@pytest.mark.parametrize("name", METERS.names())
+@pytest.mark.parametrize("device", ["cpu", "fake"])
+def test_meter_contract(name: str, device: str) -> None:
+    """A meter factory returns meters for a device it applies to, [] for one it does not, or
+    raises MeterUnavailable with the reason; nothing else escapes it, and every meter it
+    returns describes itself and reads in its declared mode."""
+    factory = METERS.get(name)
+    dev = DEVICES.get(device)(index=0)
+    try:
+        meters = factory(dev)
+    except MeterUnavailable as exc:
+        assert str(exc), f"{name} is unavailable without a reason"
+        return
+    for m in meters:
+        try:
+            d = m.describe()
+            assert d["meter"] == m.name and d["mode"] in ("energy", "power") and d["domain"]
+            assert m.min_window_s > 0
+            value = m.read_energy_j() if m.mode == "energy" else m.read_power_w()
+            assert value >= 0
+        finally:
+            m.close()

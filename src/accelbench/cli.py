@@ -26,6 +26,7 @@ from rich.table import Column, Table
 
 from accelbench import __version__
 from accelbench.errors import AccelbenchError, UserError
+from accelbench.names import describe_case
 from accelbench.results.schema import Result, Status
 
 # Typer >= 0.2x vendors click and exposes its errors as TyperException; older releases raise
@@ -341,12 +342,12 @@ def _summary_rows(results: list[Result]) -> list[dict[str, Any]]:
 
 def _device_spec(device: str | None) -> str:
     """The --device value, or the first accelerator present (else cpu) when it is omitted."""
-    from accelbench.devices import default_device_spec
+    from accelbench.devices import default_device_spec, device_help
 
     if device is None:
         return default_device_spec()
     if not device.strip():
-        raise UserError("--device: empty; expected cpu, cuda[:N], npu[:N], mps, xpu[:N] or fake")
+        raise UserError(f"--device: empty; expected one of {device_help()}")
     return device
 
 
@@ -356,8 +357,8 @@ def run(
     device: Annotated[
         str | None,
         typer.Option(
-            help="cpu, cuda[:N], npu[:N], mps, xpu[:N], fake; "
-            "default: the first accelerator, else cpu"
+            help="a device kind with an optional index, e.g. cpu, cuda:1 (`accelbench devices` "
+            "lists them); default: the first accelerator, else cpu"
         ),
     ] = None,
     db: DbOpt = DEFAULT_DB,
@@ -891,7 +892,7 @@ def _print_comparison(cmp: Any, top: int) -> None:
         for o in cmp.one_sided:
             t.add_row(
                 o.kind,
-                " ".join(f"{k}={v}" for k, v in o.case.items()),
+                describe_case(o.case),
                 o.ok_side,
                 f"{o.failed_status}: {(o.failed_message or '')[:80]}",
             )
@@ -944,14 +945,9 @@ WorkloadOpt = Annotated[str | None, typer.Option("--workload")]
 
 
 def _describe(r: Result) -> str:
-    from accelbench.workloads import WORKLOADS
+    from accelbench.workloads.base import describe
 
-    if r.kind in WORKLOADS:
-        try:
-            return WORKLOADS.get(r.kind).describe(r.case)
-        except (KeyError, TypeError, ValueError):
-            pass  # a record from another accelbench version whose case has other keys
-    return " ".join(f"{k}={v}" for k, v in r.case.items())
+    return describe(r)
 
 
 def _brief(r: Result) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -26,12 +26,12 @@ from pydantic import (
 )
 
 from accelbench.errors import ConfigError
+from accelbench.names import PeakPrecision
 from accelbench.timing.settings import MeasureSettings
 from accelbench.validation import format_validation_error, read_yaml
 
 # The precisions a peak can be given for: the measured dtypes plus the integer and 8-bit float
 # formats of datasheets. A typo such as `fp32` is rejected instead of silently never matching.
-PeakPrecision = Literal["float64", "float32", "tfloat32", "float16", "bfloat16", "float8", "int8"]
 
 
 class PeakSpec(BaseModel):

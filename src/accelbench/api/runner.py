@@ -276,6 +276,7 @@ def _result(
         workload=wl_name,
         kind=workload.kind,
         case=case,
+        description=workload.describe(case),
         config=config,
         device=device.spec,
         status=out.status,

@@ -27,6 +27,7 @@ from accelbench.analysis import (
 )
 from accelbench.analysis.compare import Comparison
 from accelbench.analysis.power import power_unavailable_reasons
+from accelbench.names import describe_case
 from accelbench.report import plots
 from accelbench.report.sources import RunGroup
 from accelbench.results.schema import Result, Status
@@ -80,10 +81,6 @@ def fmt(v: Any, digits: int = 3) -> str:
             return f"{v:,.0f}"
         return f"{v:.{digits}g}"
     return str(v)
-
-
-def describe_case(case: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in case.items())
 
 
 def _slug(text: str) -> str:

@@ -166,6 +166,11 @@ class Result(BaseModel):
     kind: str = Field(description="the workload kind, e.g. 'gemm'")
     case: dict[str, Any] = Field(description="the parameters that identify this case")
     case_key: str = ""
+    description: str = Field(
+        default="",
+        description="the case as its workload described it when measured, e.g. 'gemm "
+        "64x64x64 float32'; empty in records from before descriptions were stored",
+    )
     config: dict[str, Any] = Field(
         default_factory=dict, description="resolved settings: measurement protocol, peaks used"
     )

@@ -11,22 +11,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field, Strict
 
 from accelbench.devices.base import BaseDevice, DeviceInfo
+from accelbench.names import describe_case
 from accelbench.power.session import PowerMonitor
 from accelbench.registry import Registry
-from accelbench.results.schema import Basis, Metric, Status
+from accelbench.results.schema import Basis, Metric, Result, Status
 from accelbench.timing.protocol import Measurement
 from accelbench.timing.settings import MeasureSettings
 
 # Param types every workload shares. Strict: YAML `true` or "256" is a mistake to report, not
 # a size to guess.
 Dim = Annotated[int, Strict(), Field(gt=0, le=2**31 - 1)]
-Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
-Mode = Literal["forward", "forward+backward"]
 
 
 @dataclass
@@ -76,13 +75,27 @@ class Workload(ABC):
 
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
-        return " ".join(f"{k}={v}" for k, v in case.items())
+        return describe_case(case)
 
     @abstractmethod
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput: ...
 
 
-WORKLOADS: Registry[type[Workload]] = Registry("workload kind")
+WORKLOADS: Registry[type[Workload]] = Registry("workload kind", package="accelbench.workloads")
+
+
+def describe(result: Result) -> str:
+    """How a stored result reads as text: the description stored with it, else its kind's own
+    (records from before descriptions were stored), else ``key=value`` words (a kind this
+    installation does not know, or a case from another version)."""
+    if result.description:
+        return result.description
+    if result.kind in WORKLOADS:
+        try:
+            return WORKLOADS.get(result.kind).describe(result.case)
+        except (KeyError, TypeError, ValueError):
+            pass
+    return describe_case(result.case)
 
 
 def throughput_metrics(

@@ -14,14 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
+from accelbench.names import Mode, Precision
 from accelbench.results.schema import Metric
 from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
     WORKLOADS,
     CaseOutput,
     Dim,
-    Mode,
-    Precision,
     RunContext,
     Workload,
     throughput_metrics,

@@ -27,21 +27,19 @@ from torch import nn
 
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
+from accelbench.names import MODES, Mode, Precision
 from accelbench.results.schema import Metric
 from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
     WORKLOADS,
     CaseOutput,
     Dim,
-    Mode,
-    Precision,
     RunContext,
     Workload,
     throughput_metrics,
 )
 
 NonNeg = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
-MODES: tuple[str, ...] = ("forward", "forward+backward")
 
 
 def _unique(values: list[Any]) -> list[Any]:
