@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from accelbench.api import run_suite, validate_suite
+from accelbench.api.sources import select_runs
 from accelbench.devices.fake import FakeDevice
 from accelbench.report import write_report
-from accelbench.report.sources import select_runs
 from accelbench.results.store import Store
 
 

@@ -127,3 +127,92 @@ def test_the_import_graph_sees_imports() -> None:
     graph = import_graph()
     assert "accelbench.results.schema" in graph["accelbench.api.runner"]
     assert "accelbench.errors" in graph["accelbench.config"]
+
+
+# The layers of ARCHITECTURE.md, lowest first: module-name prefixes, most specific wins.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "leaf": (
+        "accelbench",
+        "accelbench.errors",
+        "accelbench.names",
+        "accelbench.validation",
+        "accelbench.registry",
+        "accelbench.config",
+        "accelbench.timing",
+        "accelbench.timing.settings",
+        "accelbench.timing.stats",
+    ),
+    "records": ("accelbench.results", "accelbench.results.schema"),
+    "counting": ("accelbench.flops", "accelbench.models"),
+    "platform": (
+        "accelbench.devices",
+        "accelbench.power",
+        "accelbench.timing.protocol",
+        "accelbench.environment",
+    ),
+    "store": ("accelbench.results.store", "accelbench.results.io"),
+    "work": (
+        "accelbench.data",
+        "accelbench.workloads",
+        "accelbench.training",
+        "accelbench.inference",
+    ),
+    "analysis": ("accelbench.analysis",),
+    "report": ("accelbench.report",),
+    "api": ("accelbench.api",),
+    "cli": ("accelbench.cli", "accelbench.__main__"),
+}
+# What each layer may import (itself included). Analyses and the report are pure: records in,
+# numbers and documents out; only the api reads the store and runs work; only the cli prints.
+ALLOWED: dict[str, set[str]] = {
+    "leaf": {"leaf"},
+    "records": {"leaf", "records"},
+    "counting": {"leaf", "records", "counting"},
+    "platform": {"leaf", "records", "counting", "platform"},
+    "store": {"leaf", "records", "store"},
+    "work": {"leaf", "records", "counting", "platform", "work"},
+    "analysis": {"leaf", "records", "analysis"},
+    "report": {"leaf", "records", "analysis", "report"},
+    "api": {
+        "leaf",
+        "records",
+        "counting",
+        "platform",
+        "store",
+        "work",
+        "analysis",
+        "report",
+        "api",
+    },
+    "cli": set(LAYERS),
+}
+
+
+def layer_of(module: str) -> str:
+    best, length = "", -1
+    for layer, prefixes in LAYERS.items():
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > length:
+                best, length = layer, len(p)
+    return best
+
+
+def test_every_module_has_a_layer() -> None:
+    unplaced = [
+        m
+        for m in import_graph()
+        if layer_of(m) in ("", "leaf")
+        and m not in {p for p in LAYERS["leaf"]}
+        and not m.startswith("accelbench.timing.")
+    ]
+    assert not unplaced, f"modules outside every layer of ARCHITECTURE.md: {unplaced}"
+
+
+def test_layers_import_only_what_they_may() -> None:
+    bad = [
+        f"{m} ({layer_of(m)}) imports {t} ({layer_of(t)})"
+        for m, targets in import_graph().items()
+        for t in targets
+        if layer_of(t) not in ALLOWED[layer_of(m)]
+    ]
+    assert not bad, "imports against ARCHITECTURE.md's layers:\n" + "\n".join(sorted(bad))

@@ -11,9 +11,9 @@ from test_cli import cli, flat, one_error_line
 
 from accelbench.analysis.derived import roofline_bound
 from accelbench.api import run_suite, validate_suite
+from accelbench.api.peaks import ACCELERATOR_SIZES, CPU_SIZES, peaks_suite
 from accelbench.devices.cpu import CpuDevice
 from accelbench.devices.fake import FakeDevice
-from accelbench.peaks import ACCELERATOR_SIZES, CPU_SIZES, peaks_suite
 from accelbench.results.store import Store
 
 FAST = [
@@ -170,7 +170,7 @@ def test_peaks_show_only_this_thread_count(tmp_path: Path, capsys) -> None:
 
 
 def test_noisy_peak_is_flagged() -> None:
-    from accelbench.peaks import quality_note
+    from accelbench.api.peaks import quality_note
     from accelbench.results.schema import Result
 
     dev = FakeDevice(durations=[1e-3, 1e-3, 3e-3, 1e-3])

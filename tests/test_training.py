@@ -227,8 +227,8 @@ def test_lstm_imdb_learns_real_format_data_and_does_not_duplicate(
     assert db_count(db) == 1
     # The report reads the real trainer's trace: curve, threshold and time to threshold.
     from accelbench.analysis import training_runs
+    from accelbench.api.sources import select_runs
     from accelbench.report.document import build_report
-    from accelbench.report.sources import select_runs
     from accelbench.results.store import Store
 
     (t,) = training_runs([r])

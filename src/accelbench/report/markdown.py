@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from accelbench.report.document import ReportDoc, Table, fmt
+from accelbench.report.model import ReportDoc, Table, fmt
 
 
 def _cell(v: Any) -> str:

@@ -16,7 +16,7 @@ as ``first_run_s`` and preparation (export, quantisation, session) as ``prepare_
 from :func:`accelbench.flops.count_model` on the meta device (no real forward). Weights are
 random (seeded): these are speed numbers, never accuracy, and every result says so. With an
 hourly ``price_per_hour`` the results carry ``samples_per_dollar``; see
-:func:`accelbench.inference.cost.compare_cost` for the study's machine-vs-machine ratios.
+:func:`accelbench.analysis.cost.compare_cost` for the study's machine-vs-machine ratios.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from accelbench.inference.cost import samples_per_dollar
 from accelbench.inference.models import MODELS
+from accelbench.inference.pricing import samples_per_dollar
 from accelbench.inference.runtimes import INT8, RUNTIMES, ModelJob
 from accelbench.results.schema import Basis, Metric
 from accelbench.timing.protocol import Measurement, measure
