@@ -189,23 +189,21 @@ ALLOWED: dict[str, set[str]] = {
 
 
 def layer_of(module: str) -> str:
+    """The layer of the longest matching prefix; the package itself matches only exactly, so a
+    new top-level module has no layer until ARCHITECTURE.md and this table give it one."""
     best, length = "", -1
     for layer, prefixes in LAYERS.items():
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > length:
+            inside = module.startswith(p + ".") and p != "accelbench"
+            if (module == p or inside) and len(p) > length:
                 best, length = layer, len(p)
     return best
 
 
 def test_every_module_has_a_layer() -> None:
-    unplaced = [
-        m
-        for m in import_graph()
-        if layer_of(m) in ("", "leaf")
-        and m not in {p for p in LAYERS["leaf"]}
-        and not m.startswith("accelbench.timing.")
-    ]
+    unplaced = sorted(m for m in import_graph() if not layer_of(m))
     assert not unplaced, f"modules outside every layer of ARCHITECTURE.md: {unplaced}"
+    assert layer_of("accelbench.newthing") == ""  # the check above can fail
 
 
 def test_layers_import_only_what_they_may() -> None:
