@@ -65,7 +65,7 @@ def write_criteo_text(path: Path, rows: int, seed: int = 0, chunk: int = 250_000
                 cols.append(pc.if_else(pa.array(rng.random(m) < 0.2), empty, s))
             for f, card in enumerate(KAGGLE_RAW_CARDINALITIES):
                 idx = np.floor(np.exp(rng.random(m) * np.log(card))).astype(np.uint64)
-                keys = ((idx * np.uint64(2654435761) + np.uint64(f * 97)) % np.uint64(2**32))
+                keys = (idx * np.uint64(2654435761) + np.uint64(f * 97)) % np.uint64(2**32)
                 s = _hex8(keys.astype(np.uint32))
                 if CAT_MISSING[f]:
                     s = pc.if_else(pa.array(rng.random(m) < CAT_MISSING[f]), empty, s)

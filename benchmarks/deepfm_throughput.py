@@ -37,7 +37,8 @@ def _tables(spec: str) -> tuple[tuple[int, ...], str]:
     if spec == "kaggle-raw":
         return KAGGLE_RAW_CARDINALITIES, "Kaggle raw cardinalities (facebookresearch/dlrm)"
     manifest = json.loads((Path(spec) / "manifest.json").read_text())
-    return tuple(manifest["vocab_sizes"]), f"vocabulary of {spec} (min_count {manifest['min_count']})"
+    what = f"vocabulary of {spec} (min_count {manifest['min_count']})"
+    return tuple(manifest["vocab_sizes"]), what
 
 
 def _sync(device: torch.device) -> None:

@@ -699,8 +699,7 @@ def encode_field(
     values, counts = values[order], counts[order]
     # Every row's index: a hash lookup in the (small) kept set, position + 1; absent -> 0.
     pos = pc.index_in(pa.array(keys, type=pa.uint64()), value_set=pa.array(values))
-    codes = pc.fill_null(pos, -1).to_numpy().astype(np.int32, copy=False)
-    codes += 1
+    codes = (pc.fill_null(pos, -1).to_numpy() + 1).astype(np.int32, copy=False)
     oov_train = int(len(train) - counts.sum())
     return codes, values, counts, oov_train
 
