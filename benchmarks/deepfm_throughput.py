@@ -19,36 +19,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import time
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from accelbench.data.criteo import KAGGLE_RAW_CARDINALITIES, synthetic_criteo
+from accelbench.data.criteo import synthetic_cardinalities, synthetic_criteo
+from accelbench.devices import default_device_spec, make_device
 from accelbench.models.deepfm import DeepFM, DeepFMConfig, deepfm_cost, make_optimizer
-
-
-def _tables(spec: str) -> tuple[tuple[int, ...], str]:
-    if spec == "kaggle-raw":
-        return KAGGLE_RAW_CARDINALITIES, "Kaggle raw cardinalities (facebookresearch/dlrm)"
-    manifest = json.loads((Path(spec) / "manifest.json").read_text())
-    what = f"vocabulary of {spec} (min_count {manifest['min_count']})"
-    return tuple(manifest["vocab_sizes"]), what
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run(
     cards: tuple[int, ...],
-    device: torch.device,
+    dev: Any,
     batch: int,
     precision: str,
     sparse: bool,
@@ -56,6 +43,7 @@ def run(
     steps: int,
     seed: int = 0,
 ) -> list[float]:
+    device = dev.torch_device
     torch.manual_seed(seed)
     model = DeepFM(DeepFMConfig(cards, sparse=sparse)).to(device).train()
     opt = make_optimizer(model, 1e-3)
@@ -70,7 +58,7 @@ def run(
     times = []
     for i in range(warmup + steps):
         sl = slice((i % 4) * batch, (i % 4 + 1) * batch)
-        _sync(device)
+        dev.synchronize()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         with autocast():
@@ -78,7 +66,7 @@ def run(
         loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), label[sl])
         loss.backward()
         opt.step()
-        _sync(device)
+        dev.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return times
@@ -87,15 +75,16 @@ def run(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tables", default="kaggle-raw")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default=default_device_spec(), help="cpu, cuda, cuda:1, npu...")
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--precisions", default="fp32,amp-bf16")
     ap.add_argument("--optimizers", default="dense,sparse")
     args = ap.parse_args()
-    cards, source = _tables(args.tables)
-    device = torch.device(args.device)
+    cards, source = synthetic_cardinalities(args.tables)
+    dev = make_device(args.device)
+    device = dev.torch_device
     print(
         f"DeepFM, embed 10, 400-400-400, tables: {source} ({sum(cards):,} rows), "
         f"batch {args.batch}, {device}, torch {torch.__version__}, "
@@ -115,7 +104,7 @@ def main() -> None:
             flush=True,
         )
         for prec in args.precisions.split(","):
-            times = run(cards, device, args.batch, prec, sparse, args.warmup, args.steps)
+            times = run(cards, dev, args.batch, prec, sparse, args.warmup, args.steps)
             rates = [args.batch / t for t in times]
             q1, _, q3 = statistics.quantiles(rates, n=4)
             med = args.batch / statistics.median(times)

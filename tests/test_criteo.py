@@ -36,6 +36,7 @@ from accelbench.data.criteo import (
     sniff_format,
     split_assignment,
     split_sizes,
+    synthetic_cardinalities,
     synthetic_criteo,
 )
 
@@ -108,6 +109,8 @@ def test_parse_vendored_rows_of_the_real_sample(tmp_path: Path) -> None:
     assert parsed.dense[1, 1] == 0.0
     assert parsed.dense[2, 0] == pytest.approx(np.log(261.0))
     assert parsed.cats[25, 0] == 0 and parsed.cats[0, 0].tobytes() == b"05db9164"
+    crlf = parse_block(body.replace(b"\n", b"\r\n"), fmt, p, first_line=2)  # Windows copies
+    assert np.array_equal(crlf.cats, parsed.cats) and np.array_equal(crlf.dense, parsed.dense)
 
 
 @pytest.mark.skipif(_shared_sample() is None, reason="shared/data/criteo_sample.txt not here")
@@ -402,6 +405,17 @@ def test_synthetic_rows_keep_every_field_inside_its_table() -> None:
                           synthetic_criteo(100, KAGGLE_RAW_CARDINALITIES, seed=4).cats)  # fmt: skip
     with pytest.raises(ValueError, match="26 fields"):
         synthetic_criteo(10, [5] * 3)
+
+
+def test_synthetic_table_sizes_come_from_dlrm_or_a_real_cache(tmp_path: Path) -> None:
+    cards, what = synthetic_cardinalities("kaggle-raw")
+    assert cards == KAGGLE_RAW_CARDINALITIES and sum(cards) == 33_762_577 and "dlrm" in what
+    write_criteo(tmp_path / "train.txt", 200)
+    cache = preprocess_criteo(tmp_path / "train.txt", tmp_path / "c", min_count=3, progress=None)
+    cards, what = synthetic_cardinalities(cache)
+    assert cards == open_criteo(cache).vocab_sizes and "min_count 3" in what
+    with pytest.raises(DataError, match="kaggle-raw"):
+        synthetic_cardinalities(tmp_path)
 
 
 def test_auc_and_logloss_match_scikit_learn_on_random_scores() -> None:

@@ -3,6 +3,7 @@ and learning a planted logistic signal to close to the true model's AUC."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 
@@ -13,10 +14,9 @@ from torch import nn
 
 from accelbench.data.criteo import (
     KAGGLE_RAW_CARDINALITIES,
-    CriteoBatches,
+    CriteoTask,
     SplitArrays,
     auc_logloss,
-    evaluate_ctr,
     planted_logistic,
 )
 from accelbench.flops import linear as linear_cost
@@ -158,15 +158,16 @@ def test_deepfm_learns_a_planted_logistic_signal() -> None:
     torch.manual_seed(0)
     model = DeepFM(DeepFMConfig(cards, embed_dim=8, hidden=(64, 64), dropout=0.0))
     opt = make_optimizer(model, 5e-3)
-    train = CriteoBatches(train_rows, "cpu", 512, shuffle=True)
-    val = CriteoBatches(val_rows, "cpu", 4096, shuffle=False)
+    task = CriteoTask(train_rows, val_rows, "cpu", 512, eval_batch_size=4096)
+    assert (task.n_train, task.steps) == (15872, 31)
+    assert task.quality.metric == "auc" and task.quality.chance == 0.5
     for epoch in range(3):
         model.train()
-        for (dense, cats), y in train.batches(epoch):
+        for (dense, cats), y in task.train_batches(epoch):
             opt.zero_grad()
             nn.functional.binary_cross_entropy_with_logits(model(dense, cats), y).backward()
             opt.step()
-    model.eval()
-    q = evaluate_ctr(model, val.batches())
+    q = task.evaluate(model, model, contextlib.nullcontext)
+    assert not model.training and q.secondary["eval_samples"] == 6000
     assert q.value > true_auc - 0.02, (q.value, true_auc)
     assert q.secondary["logloss"] < 0.6

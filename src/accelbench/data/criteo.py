@@ -97,7 +97,8 @@ ENV_BLOCK_BYTES = "ACCELBENCH_CRITEO_BLOCK_BYTES"
 # Distinct values per categorical field in the whole Kaggle train.txt, with no minimum count
 # (empty counted as a value): facebookresearch/dlrm's Criteo Kaggle embedding sizes
 # (`ln_emb`, printed by dlrm_s_pytorch.py and repeated in torchrec/DeepCTR examples); 33,762,577
-# rows in all. See SYNTHETIC_CARDINALITIES for what synthetic mode uses by default.
+# rows in all. Synthetic mode uses these unless given a preprocessed cache's own vocabulary
+# sizes (see synthetic_cardinalities).
 KAGGLE_RAW_CARDINALITIES: tuple[int, ...] = (
     1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194,
     27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572,
@@ -988,6 +989,30 @@ def synthetic_criteo(
     return SplitArrays(label, dense, cats)
 
 
+def synthetic_cardinalities(tables: str | Path = "kaggle-raw") -> tuple[tuple[int, ...], str]:
+    """Table sizes for synthetic mode and where they come from.
+
+    ``"kaggle-raw"``: :data:`KAGGLE_RAW_CARDINALITIES`, every distinct value of the Kaggle file
+    with no minimum count (33.8M rows: the largest tables Criteo can need). A path to a cache
+    made by :func:`preprocess_criteo`: that cache's vocabulary sizes, i.e. the real tables
+    after the minimum-count rule. No per-field table after a minimum count has been found in
+    a published source to cite, so none is built in.
+    """
+    if str(tables) == "kaggle-raw":
+        return (
+            KAGGLE_RAW_CARDINALITIES,
+            "Criteo Kaggle, every distinct value (facebookresearch/dlrm)",
+        )
+    manifest = _read_json(Path(tables) / "manifest.json")
+    if not manifest or manifest.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{tables}: expected 'kaggle-raw' or a complete Criteo cache folder (with "
+            "manifest.json) for the synthetic table sizes"
+        )
+    what = f"vocabulary of {tables} (min_count {manifest['min_count']}, {manifest['rows']:,} rows)"
+    return tuple(int(v) for v in manifest["vocab_sizes"]), what
+
+
 def planted_logistic(
     n: int,
     cardinalities: tuple[int, ...] | list[int],
@@ -1084,7 +1109,67 @@ class CriteoBatches:
         return self.batches(0)
 
 
+class CriteoTask:
+    """Criteo (real or synthetic rows) as the training core's ``Task``: ``n_train`` samples and
+    ``steps`` per epoch, ``train_batches(epoch)`` already on the device, ``quality`` (what is
+    measured) and ``evaluate(model, forward, autocast_ctx_factory)`` returning AUC with logloss
+    beside it, over the whole validation split.
+
+    Training batches drop the last partial batch (every step has the recipe's batch size);
+    evaluation batches keep every row.
+    """
+
+    quality: CtrQualitySpec
+
+    def __init__(
+        self,
+        train: SplitArrays,
+        val: SplitArrays | None,
+        device: Any,
+        batch_size: int,
+        *,
+        eval_batch_size: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.quality = CtrQualitySpec()
+        self.train = CriteoBatches(train, device, batch_size, shuffle=True, seed=seed)
+        self.val = (
+            CriteoBatches(val, device, eval_batch_size or batch_size, shuffle=False)
+            if val is not None
+            else None
+        )
+        self.n_train = self.train.samples_per_epoch
+        self.steps = self.train.steps
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        return self.train.batches(epoch)
+
+    def samples_in(self, batch: Batch) -> int:
+        return len(batch[1])
+
+    def evaluate(
+        self,
+        model: Any,
+        forward: Callable[..., Any],
+        autocast_ctx_factory: Callable[[], Any] = contextlib.nullcontext,
+    ) -> CtrQuality:
+        if self.val is None:
+            raise DataError("this Criteo task has no validation split (synthetic mode)")
+        model.eval()
+        return evaluate_ctr(forward, self.val.batches(), autocast_ctx_factory)
+
+
 # -- quality: AUC and logloss ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class CtrQualitySpec:
+    """What a CTR task measures, shaped as the training core's ``QualitySpec``."""
+
+    metric: str = "auc"
+    unit: str = "AUC"
+    higher_is_better: bool = True
+    chance: float = 0.5
+
+
 @dataclass(frozen=True)
 class CtrQuality:
     """The validation metric of a click-through-rate task, shaped as the training core's
