@@ -26,6 +26,7 @@ from accelbench.models.deepfm import (
     PairedOptimizer,
     deepfm_cost,
     make_optimizer,
+    unsupported_reason,
 )
 
 
@@ -171,3 +172,26 @@ def test_deepfm_learns_a_planted_logistic_signal() -> None:
     assert not model.training and q.secondary["eval_samples"] == 6000
     assert q.value > true_auc - 0.02, (q.value, true_auc)
     assert q.secondary["logloss"] < 0.6
+
+
+@pytest.mark.parametrize("mode", ["fp32", "amp-bf16", "amp-fp16", "fp16"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_every_precision_mode_trains_or_says_why_not(mode: str, sparse: bool) -> None:
+    from accelbench.training.precision import PrecisionPlan
+
+    torch.manual_seed(0)
+    model = DeepFM(DeepFMConfig(CARDS, embed_dim=4, hidden=(8,), sparse=sparse))
+    plan = PrecisionPlan(mode=mode, device_type="cpu")
+    params = plan.prepare(model)
+    opt = make_optimizer(model, 1e-3, params=None if sparse else params)
+    dense, cats = _inputs()
+    with plan.autocast():
+        logits = model(*plan.cast_inputs((dense, cats)))
+    loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), torch.ones(6))
+    why = unsupported_reason(mode, sparse)
+    if why is None:
+        assert plan.backward_and_step(loss, opt) is False
+    else:
+        assert "sparse" in why
+        with pytest.raises((NotImplementedError, RuntimeError)):
+            plan.backward_and_step(loss, opt)

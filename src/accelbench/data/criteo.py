@@ -694,7 +694,8 @@ def encode_field(
 
     # Count by sorting the training values (numpy's vectorised sort beats a hash table once a
     # field has millions of distinct values: the table no longer fits in cache).
-    train = np.sort(keys[train_rows])
+    train = keys[train_rows]
+    train.sort()
     if len(train):
         starts = np.flatnonzero(np.concatenate([[True], train[1:] != train[:-1]]))
         counts = np.diff(np.append(starts, len(train)))

@@ -137,7 +137,7 @@ class DeepFM(nn.Module):
 
     def forward(self, dense: torch.Tensor, cats: torch.Tensor) -> torch.Tensor:
         idx = cats.long() + self.offsets
-        dense = dense.float()
+        dense = dense.to(self.dense_embed.dtype)  # float32, or float16 under pure fp16
         # Field vectors [B, F, d]: numeric fields scaled by their value, then categorical ones.
         e = torch.cat([dense.unsqueeze(-1) * self.dense_embed, self.embed(idx)], dim=1)
         first = self.bias + self.linear(idx).sum(dim=(1, 2)) + dense @ self.dense_linear
@@ -153,6 +153,21 @@ class DeepFM(nn.Module):
     def dense_parameters(self) -> list[nn.Parameter]:
         ids = {id(p) for p in self.sparse_parameters()}
         return [p for p in self.parameters() if id(p) not in ids]
+
+
+SCALED_PRECISIONS = ("amp-fp16", "fp16")
+
+
+def unsupported_reason(precision: str, sparse: bool) -> str | None:
+    """Why a precision mode cannot train this model, or None. Loss scaling (the fp16 modes)
+    checks and unscales gradients with a kernel that has no sparse-tensor version."""
+    if sparse and precision in SCALED_PRECISIONS:
+        return (
+            f"{precision} needs loss scaling, whose gradient unscaling "
+            "(_amp_foreach_non_finite_check_and_unscale_) has no kernel for the sparse "
+            "embedding gradients of sparse=True; use dense Adam or fp32/amp-bf16"
+        )
+    return None
 
 
 class PairedOptimizer:
