@@ -81,7 +81,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--precisions", default="fp32,amp-bf16")
     ap.add_argument("--optimizers", default="dense,sparse")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cards, source = synthetic_cardinalities(args.tables)
     dev = make_device(args.device)
     device = dev.torch_device
