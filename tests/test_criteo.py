@@ -302,6 +302,7 @@ def test_stopped_mid_encoding_then_restarted(tmp_path: Path) -> None:
     msgs: list[str] = []
     done = preprocess_criteo(src, tmp_path / "c", min_count=2, progress=msgs.append)
     assert not any("parsed 400 rows (" in m for m in msgs)  # the parse was not redone
+    assert "rows/s" in msgs[-1] and "400 rows preprocessed" in msgs[-1]  # progress and rate
     clean = preprocess_criteo(src, tmp_path / "clean", min_count=2, progress=None)
     _same(_arrays(done), _arrays(clean))
 
