@@ -19,8 +19,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,19 +186,25 @@ def run_torchrun(
     *,
     timeout_s: float | None = None,
     log: Path | None = None,
+    echo: Callable[[str], str | None] | None = None,
 ) -> LaunchOutcome:
-    """Run torchrun to completion: output to the terminal (or to ``log``, of which the last
-    lines are kept), killed with its whole process group after ``timeout_s``. Ctrl-C stops it
-    the way torchrun stops workers (SIGTERM, then SIGKILL after a grace period) and re-raises."""
+    """Run torchrun to completion: output to the terminal, or to ``log`` (of which the last
+    lines are kept, and the lines ``echo`` maps to text are shown on stderr as they come, so a
+    long inner run still shows progress); killed with its whole process group after
+    ``timeout_s``. Ctrl-C stops it the way torchrun stops workers (SIGTERM, then SIGKILL after a
+    grace period) and re-raises."""
     t0 = time.perf_counter()
-    out = log.open("wb") if log is not None else None
     proc = subprocess.Popen(
         argv,
         env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT if out is not None else None,
+        stdout=subprocess.PIPE if log is not None else None,
+        stderr=subprocess.STDOUT if log is not None else None,
         start_new_session=True,
     )
+    copier = None
+    if log is not None:
+        copier = threading.Thread(target=_copy, args=(proc, log, echo), daemon=True)
+        copier.start()
     timed_out = False
     try:
         proc.wait(timeout=timeout_s)
@@ -207,13 +215,28 @@ def run_torchrun(
         _stop(proc)
         raise
     finally:
-        if out is not None:
-            out.close()
+        if copier is not None:
+            copier.join(timeout=10)
     tail: list[str] = []
     if log is not None and log.exists():
         with log.open(errors="replace") as f:
             tail = list(deque(f, maxlen=40))
     return LaunchOutcome(proc.returncode, timed_out, time.perf_counter() - t0, tail)
+
+
+def _copy(
+    proc: subprocess.Popen[bytes], log: Path, echo: Callable[[str], str | None] | None
+) -> None:
+    assert proc.stdout is not None
+    with log.open("wb") as f:
+        for raw in proc.stdout:
+            f.write(raw)
+            f.flush()
+            if echo is not None:
+                shown = echo(raw.decode(errors="replace"))
+                if shown:
+                    sys.stderr.write(shown if shown.endswith("\n") else shown + "\n")
+                    sys.stderr.flush()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

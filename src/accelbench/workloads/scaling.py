@@ -201,6 +201,7 @@ class Scaling(Workload):
                 worker_env(launch, threads),
                 timeout_s=p.launch_timeout_s,
                 log=d / "torchrun.log",
+                echo=lambda line: f"  [x{n}] {line.strip()}" if "] epoch " in line else None,
             )
             results_file = d / "results.jsonl"
             lines = results_file.read_text().splitlines() if results_file.exists() else []
