@@ -28,7 +28,7 @@ from torch import nn
 
 from accelbench.data.common import resolve_cache_dir, resolve_data_dir
 from accelbench.registry import Registry
-from accelbench.results.schema import Basis
+from accelbench.results.schema import Basis, Metric
 from accelbench.training.precision import DTYPE_OF, SCALED, PrecisionPlan
 from accelbench.training.task import Task
 from accelbench.training.trainer import TrainSpec, run_training
@@ -104,6 +104,8 @@ class Build:
     """Filled by ``load_task``: where the data came from, how much of it."""
     flops_per_sample: Callable[[Task, nn.Module], float] | None = None
     grad_clip: float | None = None
+    extra_metrics: Callable[[], dict[str, Metric]] | None = None
+    """Recipe-specific facts known once the run is built (bytes per sample, table sizes)."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,8 @@ class Recipe(Workload):
         )
         with ctx.device.precision("float32"):
             outcome = run_training(spec, ctx.device, ctx.power)
+        if b.extra_metrics is not None:
+            outcome.metrics.update(b.extra_metrics())
         config = {
             **outcome.config,
             "seed": seed,
