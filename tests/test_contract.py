@@ -69,6 +69,7 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
         "max_epochs": 1,
         "embed_dim": 2,
     },
+    "cnn-digits": {"max_epochs": 1, "train_subset": 64, "eval_subset": 32, "batch_size": 32},
     "lstm-imdb": {
         "data": "synthetic",
         "synthetic_size": 8,

@@ -1,10 +1,16 @@
-"""What every dataset loader shares: finding the data, reading a directory or a .tar.gz the
-same way, and caching the decoded tensors.
+"""What every dataset loader shares: finding the data (and fetching it on first use), reading a
+directory or a .tar.gz the same way, and caching the decoded tensors.
 
 Datasets are read in their standard published layouts, either unpacked or as the archive they
-ship in, so a user points ``--data-dir`` at what they downloaded. Decoding (60,000 JPEGs, 50,000
-reviews) is slow on a small host, so the decoded tensors are cached in one file keyed by the
-source's size and modification time: a changed source is decoded again, never served stale.
+ship in, so a user points ``--data-dir`` at what they downloaded. Where a set is looked for:
+the data directory (``--data-dir``, else ``$ACCELBENCH_DATA_DIR``), then the folder that
+``accelbench data fetch`` fills when no data directory is given (``datasets/`` under the cache
+directory). A set that is in neither is downloaded on first use when the registry has a URL for
+it and the run is not offline (``--offline``, ``ACCELBENCH_OFFLINE=1``), before any clock starts.
+
+Decoding (60,000 JPEGs, 50,000 reviews) is slow on a small host, so the decoded tensors are
+cached in one file keyed by the source's size and modification time: a changed source is
+decoded again, never served stale.
 """
 
 from __future__ import annotations
@@ -12,17 +18,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tarfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from accelbench.errors import UserError
 
+if TYPE_CHECKING:
+    from accelbench.data.verify import ProgressSink
+
 ENV_DATA_DIR = "ACCELBENCH_DATA_DIR"
 ENV_CACHE_DIR = "ACCELBENCH_CACHE_DIR"
+ENV_OFFLINE = "ACCELBENCH_OFFLINE"
 
 
 class DataError(UserError):
@@ -50,24 +60,137 @@ def resolve_cache_dir(given: str | Path | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "accelbench"
 
 
-def find_source(data_dir: Path | None, candidates: list[str], dataset: str) -> Path:
-    """The first of ``candidates`` (names under ``data_dir``, or ``data_dir`` itself when it
-    is one of them) that exists; else :class:`DataNotFound` naming every path looked at."""
-    if data_dir is None:
-        raise DataNotFound(
-            f"{dataset}: no data directory given; pass --data-dir DIR (or set "
-            f"{ENV_DATA_DIR}) to a folder holding one of: {', '.join(candidates)}"
-        )
-    if data_dir.name in candidates and data_dir.exists():
-        return data_dir
-    looked = [data_dir / c for c in candidates]
+def default_data_dir() -> Path:
+    """Where ``accelbench data fetch`` puts datasets when no data directory is given:
+    ``datasets/`` under the cache directory (``$ACCELBENCH_CACHE_DIR``, else
+    ``~/.cache/accelbench``)."""
+    return resolve_cache_dir() / "datasets"
+
+
+def search_dirs(data_dir: Path | None) -> list[Path]:
+    """The folders a dataset is looked for in, in order: the data directory when one is given
+    (or ``$ACCELBENCH_DATA_DIR``), then :func:`default_data_dir`."""
+    dirs = [d for d in (resolve_data_dir(data_dir), default_data_dir()) if d is not None]
+    return list(dict.fromkeys(dirs))
+
+
+def offline_from_env() -> bool:
+    """``ACCELBENCH_OFFLINE`` set to 1/true/yes: never download."""
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def fetch_dir(data_dir: Path | None) -> Path:
+    """Where a download goes: the data directory when one is given and writable, else
+    :func:`default_data_dir`. A folder with no write permission bits counts as read-only even
+    for root (who could write anyway): a shared, read-only data folder is left alone."""
+    given = resolve_data_dir(data_dir)
+    if given is not None:
+        probe = given
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if os.access(probe, os.W_OK) and probe.stat().st_mode & 0o222:
+            return given
+    return default_data_dir()
+
+
+def _fetch_hint(name: str | None) -> str:
+    if name is None:
+        return f"pass --data-dir DIR (or set {ENV_DATA_DIR}) to the folder that holds it"
+    from accelbench.data.registry import DATASETS
+
+    ds = DATASETS.get(name)
+    if ds is not None and ds.access == "manual":
+        return f"it needs a login: {ds.how_to_get}; or pass --data-dir DIR to where it is"
+    return (
+        f"fetch it with `accelbench data fetch {name}` (or pass --data-dir DIR, or set "
+        f"{ENV_DATA_DIR}, to the folder that holds it)"
+    )
+
+
+def find_source(
+    data_dir: Path | None, candidates: list[str], dataset: str, *, name: str | None = None
+) -> Path:
+    """The first of ``candidates`` that exists in :func:`search_dirs` (or the data directory
+    itself when it is one of them); else :class:`DataNotFound` naming every path looked at and
+    how to get the set (``name``: its registry name, for the fetch command)."""
+    given = resolve_data_dir(data_dir)
+    if given is not None and given.name in candidates and given.exists():
+        return given
+    looked = [d / c for d in search_dirs(data_dir) for c in candidates]
     for p in looked:
         if p.exists():
             return p
     raise DataNotFound(
-        f"{dataset} not found: looked for {', '.join(str(p) for p in looked)}; pass "
-        f"--data-dir DIR (or set {ENV_DATA_DIR}) to the folder that holds it"
+        f"{dataset} not found: looked for {', '.join(str(p) for p in looked)}; " + _fetch_hint(name)
     )
+
+
+def ensure_dataset(
+    name: str,
+    data_dir: Path | None,
+    *,
+    offline: bool | None = None,
+    progress: ProgressSink | None = None,
+) -> dict[str, Any]:
+    """Make sure registry dataset ``name`` is on disk, downloading it on first use.
+
+    Returns what happened, for the result's provenance: ``{"fetched": False}`` when it was
+    already there (or ships inside a package), else the download's size, time and place.
+    Raises :class:`DataNotFound` naming the dataset, the command that fetches it and every
+    path looked at when it is missing and cannot be downloaded here: a login-only set, an
+    offline run (``offline``, default ``$ACCELBENCH_OFFLINE``), or no network.
+    """
+    from accelbench.data.registry import get
+
+    ds = get(name)
+    if ds.access == "bundled":
+        return {"fetched": False, "bundled": True}
+    given = resolve_data_dir(data_dir)
+    if given is not None and given.name in ds.candidates and given.exists():
+        return {"fetched": False}
+    dirs = search_dirs(data_dir)
+    if any((d / c).exists() for d in dirs for c in ds.candidates):
+        return {"fetched": False}
+    # Compact (each folder once), since a stored result keeps only the first 500 characters.
+    where = f"looked for {', '.join(ds.candidates)} in {' and '.join(str(d) for d in dirs)}"
+    if ds.access == "manual":
+        raise DataNotFound(f"{ds.title} not found: {_fetch_hint(name)}; {where}")
+    if offline if offline is not None else offline_from_env():
+        raise DataNotFound(
+            f"{ds.title} not found and this run is offline (--offline or {ENV_OFFLINE}=1): "
+            f"fetch it with `accelbench data fetch {name}` where the network allows, or pass "
+            f"--data-dir DIR to the folder that holds it; {where}"
+        )
+    from accelbench.data.fetch import FetchError, fetch_dataset
+    from accelbench.data.verify import LineProgress
+
+    target = fetch_dir(data_dir)
+    size = ds.download_size
+    print(
+        f"  {ds.title} not found ({where}): downloading "
+        f"{_mb(size) if size else 'it'} into {target} (--offline forbids this)",
+        file=sys.stderr,
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    try:
+        report = fetch_dataset(ds, target, progress=progress or LineProgress(sys.stderr))
+    except FetchError as exc:
+        raise DataNotFound(
+            f"{ds.title} not found and the download failed: fetch it with `accelbench data "
+            f"fetch {name}` when the network allows, or pass --data-dir DIR to the folder that "
+            f"holds it; {where}; the download: {exc}"
+        ) from None
+    return {
+        "fetched": True,
+        "fetch_s": round(time.perf_counter() - t0, 3),
+        "fetched_bytes": report.bytes_downloaded,
+        "fetched_into": str(report.path),
+    }
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
 
 
 def source_fingerprint(path: Path) -> str:
@@ -148,6 +271,8 @@ def cached(
     Returns (data, hit). A cache file that cannot be read is rebuilt (and overwritten), never
     trusted; the write goes through a temporary file so a killed run leaves no half file.
     """
+    import torch  # here, not at the top: finding and fetching data must not need torch
+
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir / f"{name}-{digest}.pt"
     if path.exists():
