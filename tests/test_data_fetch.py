@@ -175,6 +175,26 @@ def test_a_server_that_stalls_mid_file_keeps_the_part_for_later(tmp_path: Path) 
         assert rep.status == "resumed" and (tmp_path / "s.bin").read_bytes() == data
 
 
+def test_two_fetches_of_one_file_download_it_once(tmp_path: Path) -> None:
+    import threading
+
+    data = blob(600_000)
+    with serving() as srv:
+        f = remote("two.bin", data, srv.add("two.bin", data, bytes_per_s=1_000_000))
+        reports = []
+        threads = [
+            threading.Thread(target=lambda: reports.append(fetch_file(f, tmp_path, list(f.urls))))
+            for _ in range(2)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(r.status for r in reports) == ["downloaded", "present"]
+        assert srv.ranges("two.bin") == [None]
+    assert (tmp_path / "two.bin").read_bytes() == data
+
+
 def test_connection_refused_is_one_line(tmp_path: Path) -> None:
     f = remote("r.bin", b"x", f"http://127.0.0.1:{free_port()}/r.bin")
     with pytest.raises(FetchError, match="connection refused"):

@@ -16,6 +16,7 @@ How a file is fetched (:func:`fetch_file`):
   ``file://`` works too);
 * proxies come from the usual ``http_proxy`` / ``https_proxy`` / ``no_proxy`` variables
   (urllib's ``ProxyHandler``);
+* one fetch of a file at a time on a host: a second waits, then finds it in place;
 * every network wait has a timeout (30 s, ``ACCELBENCH_FETCH_TIMEOUT`` or ``--timeout``); a
   server that stops answering becomes one line naming the URL, and the ``.part`` is kept for
   the next try.
@@ -29,9 +30,11 @@ import http.client
 import os
 import re
 import socket
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,6 +261,29 @@ def _kept(part: Path) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def _fetch_lock(final: Path) -> Iterator[None]:
+    """One fetch of a file at a time on this host: a second waits for the first, then finds
+    the file in place (two writers appending to one ``.part`` would only produce a download
+    that fails its checksum). The lock files live with the device locks, not in the data
+    folder; the kernel releases a lock when its holder dies. (No-op without ``fcntl``.)"""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder = Path(os.environ.get("ACCELBENCH_LOCK_DIR") or tempfile.gettempdir())
+    folder = folder / "accelbench-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(str(final.resolve()).encode()).hexdigest()[:16]
+    with (folder / f"fetch-{key}.lock").open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def fetch_file(
     f: RemoteFile,
     dest_dir: Path,
@@ -274,6 +300,18 @@ def fetch_file(
     final = dest_dir / f.name
     if not expected_digests(f):
         raise FetchError(f"{f.name}: no published checksum, so a download could not be verified")
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(f"{dest_dir}: cannot create the download folder ({exc})") from None
+    with _fetch_lock(final):
+        return _fetch_locked(f, final, urls, timeout, sink, label)
+
+
+def _fetch_locked(
+    f: RemoteFile, final: Path, urls: list[str], timeout: float, sink: ProgressSink, label: str
+) -> FileReport:
+    dest_dir = final.parent
     if final.exists():
         check = check_remote_file(f, final, sink, f"checking {f.name}")
         if check.ok:
@@ -281,10 +319,6 @@ def fetch_file(
         # A corrupt file under the final name is replaced only by a verified download.
     if not urls:
         raise FetchError(f"{f.name}: no URL to download it from")
-    try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FetchError(f"{dest_dir}: cannot create the download folder ({exc})") from None
     part = dest_dir / (f.name + ".part")
     errors = []
     for url in urls:
