@@ -20,8 +20,14 @@ from data_server import serving
 from helpers import PYTHON, REPO, cli_env, write_suite
 
 from accelbench.data import registry
-from accelbench.data.common import DataNotFound, ensure_dataset
-from accelbench.data.fetch import FetchError, fetch_dataset, fetch_file, urls_for
+from accelbench.data.common import DataNotFound
+from accelbench.data.fetch import (
+    FetchError,
+    ensure_dataset,
+    fetch_dataset,
+    fetch_file,
+    urls_for,
+)
 from accelbench.data.registry import Dataset, Form, RemoteFile
 
 # The real datasets beside the checkout (../shared/data), or where this project's machines keep

@@ -6,7 +6,8 @@ ship in, so a user points ``--data-dir`` at what they downloaded. Where a set is
 the data directory (``--data-dir``, else ``$ACCELBENCH_DATA_DIR``), then the folder that
 ``accelbench data fetch`` fills when no data directory is given (``datasets/`` under the cache
 directory). A set that is in neither is downloaded on first use when the registry has a URL for
-it and the run is not offline (``--offline``, ``ACCELBENCH_OFFLINE=1``), before any clock starts.
+it and the run is not offline (``--offline``, ``ACCELBENCH_OFFLINE=1``), before any clock starts
+(:func:`accelbench.data.fetch.ensure_dataset`).
 
 Decoding (60,000 JPEGs, 50,000 reviews) is slow on a small host, so the decoded tensors are
 cached in one file keyed by the source's size and modification time: a changed source is
@@ -18,17 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import tarfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from accelbench.data.registry import DATASETS
 from accelbench.errors import UserError
-
-if TYPE_CHECKING:
-    from accelbench.data.verify import ProgressSink
 
 ENV_DATA_DIR = "ACCELBENCH_DATA_DIR"
 ENV_CACHE_DIR = "ACCELBENCH_CACHE_DIR"
@@ -93,11 +90,11 @@ def fetch_dir(data_dir: Path | None) -> Path:
     return default_data_dir()
 
 
-def _fetch_hint(name: str | None) -> str:
+def fetch_hint(name: str | None) -> str:
+    """How to get dataset ``name`` when it is missing: the fetch command, or for a login-only
+    set where to get it."""
     if name is None:
         return f"pass --data-dir DIR (or set {ENV_DATA_DIR}) to the folder that holds it"
-    from accelbench.data.registry import DATASETS
-
     ds = DATASETS.get(name)
     if ds is not None and ds.access == "manual":
         return f"it needs a login: {ds.how_to_get}; or pass --data-dir DIR to where it is"
@@ -121,76 +118,8 @@ def find_source(
         if p.exists():
             return p
     raise DataNotFound(
-        f"{dataset} not found: looked for {', '.join(str(p) for p in looked)}; " + _fetch_hint(name)
+        f"{dataset} not found: looked for {', '.join(str(p) for p in looked)}; " + fetch_hint(name)
     )
-
-
-def ensure_dataset(
-    name: str,
-    data_dir: Path | None,
-    *,
-    offline: bool | None = None,
-    progress: ProgressSink | None = None,
-) -> dict[str, Any]:
-    """Make sure registry dataset ``name`` is on disk, downloading it on first use.
-
-    Returns what happened, for the result's provenance: ``{"fetched": False}`` when it was
-    already there (or ships inside a package), else the download's size, time and place.
-    Raises :class:`DataNotFound` naming the dataset, the command that fetches it and every
-    path looked at when it is missing and cannot be downloaded here: a login-only set, an
-    offline run (``offline``, default ``$ACCELBENCH_OFFLINE``), or no network.
-    """
-    from accelbench.data.registry import get
-
-    ds = get(name)
-    if ds.access == "bundled":
-        return {"fetched": False, "bundled": True}
-    given = resolve_data_dir(data_dir)
-    if given is not None and given.name in ds.candidates and given.exists():
-        return {"fetched": False}
-    dirs = search_dirs(data_dir)
-    if any((d / c).exists() for d in dirs for c in ds.candidates):
-        return {"fetched": False}
-    # Compact (each folder once), since a stored result keeps only the first 500 characters.
-    where = f"looked for {', '.join(ds.candidates)} in {' and '.join(str(d) for d in dirs)}"
-    if ds.access == "manual":
-        raise DataNotFound(f"{ds.title} not found: {_fetch_hint(name)}; {where}")
-    if offline if offline is not None else offline_from_env():
-        raise DataNotFound(
-            f"{ds.title} not found and this run is offline (--offline or {ENV_OFFLINE}=1): "
-            f"fetch it with `accelbench data fetch {name}` where the network allows, or pass "
-            f"--data-dir DIR to the folder that holds it; {where}"
-        )
-    from accelbench.data.fetch import FetchError, fetch_dataset
-    from accelbench.data.verify import LineProgress
-
-    target = fetch_dir(data_dir)
-    size = ds.download_size
-    print(
-        f"  {ds.title} not found ({where}): downloading "
-        f"{_mb(size) if size else 'it'} into {target} (--offline forbids this)",
-        file=sys.stderr,
-        flush=True,
-    )
-    t0 = time.perf_counter()
-    try:
-        report = fetch_dataset(ds, target, progress=progress or LineProgress(sys.stderr))
-    except FetchError as exc:
-        raise DataNotFound(
-            f"{ds.title} not found and the download failed: fetch it with `accelbench data "
-            f"fetch {name}` when the network allows, or pass --data-dir DIR to the folder that "
-            f"holds it; {where}; the download: {exc}"
-        ) from None
-    return {
-        "fetched": True,
-        "fetch_s": round(time.perf_counter() - t0, 3),
-        "fetched_bytes": report.bytes_downloaded,
-        "fetched_into": str(report.path),
-    }
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
 
 
 def source_fingerprint(path: Path) -> str:

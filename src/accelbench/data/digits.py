@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from accelbench.data.common import DataError
 
 if TYPE_CHECKING:
-    from accelbench.data.verify import Check
+    import torch
 
 N_IMAGES = 1797  # scikit-learn's load_digits documentation: "Number of Instances: 1797"
 VALIDATION_EVERY = 5
@@ -52,11 +51,15 @@ def _raw() -> tuple[np.ndarray, np.ndarray, str]:
 
 def validation_mask(n: int) -> torch.Tensor:
     """True for the validation images of a set of ``n`` in bundled order."""
+    import torch  # here: `accelbench data verify digits` needs no torch
+
     return torch.arange(n) % VALIDATION_EVERY == VALIDATION_EVERY - 1
 
 
 def load_digits_data() -> tuple[dict[str, Any], dict[str, Any]]:
     """The digits as tensors with the fixed split, and where they came from."""
+    import torch
+
     images, labels, version = _raw()
     problem = _problem(images, labels)
     if problem:
@@ -95,31 +98,27 @@ def _problem(images: np.ndarray, labels: np.ndarray) -> str | None:
     return None
 
 
-def verify_bundled() -> tuple[Path, list[Check]]:
+def check_bundled() -> tuple[Path, list[tuple[str, str | None]]]:
     """``accelbench data verify digits``: load the bundled copy and check its shape, values and
-    classes (its checksum would change with scikit-learn's packaging, its content must not)."""
-    from accelbench.data.verify import Check
-
+    classes (its checksum would change with scikit-learn's packaging, its content must not).
+    Returns the file and (what was checked, the problem or None) pairs."""
     path = bundled_file()
     if not path.is_file():
-        return path, [Check("bundled data file", False, f"missing: {path}")]
+        return path, [("bundled data file", f"missing: {path}")]
     try:
         images, labels, _ = _raw()
     except Exception as exc:  # any failure to load is the finding
-        return path, [Check("loads", False, f"{path}: {type(exc).__name__}: {exc}")]
-    problem = _problem(images, labels)
+        return path, [("loads", f"{path}: {type(exc).__name__}: {exc}")]
     return path, [
-        Check("loads", True),
-        Check(
-            f"{N_IMAGES:,} 8x8 images, values 0..{MAX_VALUE}, classes 0..9",
-            problem is None,
-            problem or "ok",
-        ),
+        ("loads", None),
+        (f"{N_IMAGES:,} 8x8 images, values 0..{MAX_VALUE}, classes 0..9", _problem(images, labels)),
     ]
 
 
 def synthetic_digits(n_train: int, n_test: int, seed: int = 0) -> dict[str, Any]:
     """Random 8x8 images and labels of the digits' shapes: throughput only, never accuracy."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     return {
         "train_x": torch.randint(

@@ -30,6 +30,7 @@ import http.client
 import os
 import re
 import socket
+import sys
 import tempfile
 import time
 import urllib.error
@@ -40,10 +41,20 @@ from pathlib import Path
 from typing import Any
 
 from accelbench import __version__
-from accelbench.data.common import DataError
-from accelbench.data.registry import Dataset, RemoteFile
+from accelbench.data.common import (
+    ENV_OFFLINE,
+    DataError,
+    DataNotFound,
+    fetch_dir,
+    fetch_hint,
+    offline_from_env,
+    resolve_data_dir,
+    search_dirs,
+)
+from accelbench.data.registry import Dataset, RemoteFile, get
 from accelbench.data.verify import (
     CHUNK,
+    LineProgress,
     NullProgress,
     ProgressSink,
     check_remote_file,
@@ -365,6 +376,65 @@ def fetch_dataset(
     return report
 
 
+def ensure_dataset(
+    name: str,
+    data_dir: Path | None,
+    *,
+    offline: bool | None = None,
+    progress: ProgressSink | None = None,
+) -> dict[str, Any]:
+    """Make sure registry dataset ``name`` is on disk, downloading it on first use.
+
+    Returns what happened, for the result's provenance: ``{"fetched": False}`` when it was
+    already there (or ships inside a package), else the download's size, time and place.
+    Raises :class:`DataNotFound` naming the dataset, the command that fetches it and every
+    path looked at when it is missing and cannot be downloaded here: a login-only set, an
+    offline run (``offline``, default ``$ACCELBENCH_OFFLINE``), or no network.
+    """
+    ds = get(name)
+    if ds.access == "bundled":
+        return {"fetched": False, "bundled": True}
+    given = resolve_data_dir(data_dir)
+    if given is not None and given.name in ds.candidates and given.exists():
+        return {"fetched": False}
+    dirs = search_dirs(data_dir)
+    if any((d / c).exists() for d in dirs for c in ds.candidates):
+        return {"fetched": False}
+    # Compact (each folder once), since a stored result keeps only the first 500 characters.
+    where = f"looked for {', '.join(ds.candidates)} in {' and '.join(str(d) for d in dirs)}"
+    if ds.access == "manual":
+        raise DataNotFound(f"{ds.title} not found: {fetch_hint(name)}; {where}")
+    if offline if offline is not None else offline_from_env():
+        raise DataNotFound(
+            f"{ds.title} not found and this run is offline (--offline or {ENV_OFFLINE}=1): "
+            f"fetch it with `accelbench data fetch {name}` where the network allows, or pass "
+            f"--data-dir DIR to the folder that holds it; {where}"
+        )
+    target = fetch_dir(data_dir)
+    size = ds.download_size
+    print(
+        f"  {ds.title} not found ({where}): downloading "
+        f"{f'{size / 1e6:,.1f} MB' if size else 'it'} into {target} (--offline forbids this)",
+        file=sys.stderr,
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    try:
+        report = fetch_dataset(ds, target, progress=progress or LineProgress(sys.stderr))
+    except FetchError as exc:
+        raise DataNotFound(
+            f"{ds.title} not found and the download failed: fetch it with `accelbench data "
+            f"fetch {name}` when the network allows, or pass --data-dir DIR to the folder that "
+            f"holds it; {where}; the download: {exc}"
+        ) from None
+    return {
+        "fetched": True,
+        "fetch_s": round(time.perf_counter() - t0, 3),
+        "fetched_bytes": report.bytes_downloaded,
+        "fetched_into": str(report.path),
+    }
+
+
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "ENV_MIRROR",
@@ -372,6 +442,7 @@ __all__ = [
     "FetchError",
     "FetchReport",
     "FileReport",
+    "ensure_dataset",
     "fetch_dataset",
     "fetch_file",
     "timeout_from_env",

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Literal, Protocol
 
 from accelbench.data.common import DataError, FileTree, search_dirs
+from accelbench.data.digits import check_bundled
 from accelbench.data.registry import Count, Dataset, FileCheck, Form, RemoteFile, Rows
 
 Method = Literal["checksum", "content", "bundled", "missing"]
@@ -420,9 +421,8 @@ def verify_dataset(
 ) -> Verification:
     """Check what the loaders would read for ``ds``, by checksum or by content."""
     if ds.access == "bundled":
-        from accelbench.data.digits import verify_bundled
-
-        path, checks = verify_bundled()
+        path, found = check_bundled()
+        checks = [Check(what, problem is None, problem or "ok") for what, problem in found]
         return Verification(ds.name, "bundled", "bundled copy", path, checks)
     found = locate_form(ds, data_dir)
     if found is None:
