@@ -20,6 +20,11 @@ How a file is fetched (:func:`fetch_file`):
 * every network wait has a timeout (30 s, ``ACCELBENCH_FETCH_TIMEOUT`` or ``--timeout``); a
   server that stops answering becomes one line naming the URL, and the ``.part`` is kept for
   the next try.
+
+:func:`ensure_dataset` is the fetch on first use that training workloads call before their
+clock starts: nothing when the set is already on disk in any form, a download (said so on
+stderr, with progress lines) when it is missing and the run may, else one error naming the
+dataset, the command that fetches it and the paths looked at.
 """
 
 from __future__ import annotations
