@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from accelbench.data.cli import RichProgress
+from accelbench.cli.data import RichProgress
 from accelbench.data.fetch import fetch_file
 from accelbench.data.registry import RemoteFile
 from accelbench.data.verify import hash_file
