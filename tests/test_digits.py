@@ -63,9 +63,9 @@ def test_digits_run_learns_from_real_data_with_no_data_dir(tmp_path: Path) -> No
         torch.set_num_threads(n)
     (r,) = rep.results
     assert r.status is Status.OK, r.message
-    assert r.config["accuracy_claim"] is True and r.config["data"]["layout"] == "digits"
+    assert r.config["quality_claim"] is True and r.config["data"]["layout"] == "digits"
     assert r.config["data"]["fetched"] is False and r.config["data"]["bundled"] is True
-    assert len(r.trace) == 2 and r.trace[-1]["val_accuracy"] > 70.0
+    assert len(r.trace) == 2 and r.trace[-1].metric > 70.0
     assert r.config["hyperparameters"]["lr"] == 3e-3
 
 
