@@ -117,8 +117,10 @@ def find_source(
     for p in looked:
         if p.exists():
             return p
+    none_given = "no data directory given, and " if given is None else ""
     raise DataNotFound(
-        f"{dataset} not found: looked for {', '.join(str(p) for p in looked)}; " + fetch_hint(name)
+        f"{dataset} not found: {none_given}looked for {', '.join(str(p) for p in looked)}; "
+        + fetch_hint(name)
     )
 
 

@@ -288,12 +288,13 @@ WMT16 = Dataset(
     name="wmt16-de-en",
     title="WMT16 news translation, English-German",
     description="Europarl v7, Common Crawl and News Commentary v11 parallel text (about 4.5 M "
-    "sentence pairs); newstest2015 (validation) and newstest2016 (test) in dev.tgz",
+    "sentence pairs) and the newstest sets in dev.tgz; the loader reads them extracted "
+    "(tar -xzf each archive inside wmt16_en_de/)",
     homepage="https://www.statmt.org/wmt16/translation-task.html",
     licence="each corpus under its own terms, listed on the WMT16 translation-task page",
     citation="Bojar et al., Findings of the 2016 Conference on Machine Translation, WMT 2016",
     access="download",
-    folder="wmt16-de-en",
+    folder="wmt16_en_de",
     files=(
         RemoteFile(
             name="training-parallel-europarl-v7.tgz",
@@ -325,10 +326,11 @@ WMT16 = Dataset(
         ),
     ),
     forms=(
-        Form(label="the publisher's archives", names=("wmt16-de-en",), published=True),
+        Form(label="the publisher's archives", names=("wmt16_en_de",), published=True),
         Form(
             label="extracted parallel text",
-            names=("wmt16-de-en",),
+            # The folders the translation loader reads (data/translation.py, WMT16_DIRS).
+            names=("wmt16_en_de", "wmt16-en-de", "wmt16"),
             aligned=tuple(
                 Aligned(f"{stem}.de-en.de", f"{stem}.de-en.en")
                 for stem in ("europarl-v7", "commoncrawl", "news-commentary-v11")
@@ -353,15 +355,15 @@ CRITEO = Dataset(
     how_to_get="accept Criteo's terms and download the Kaggle display-advertising challenge "
     "dataset from https://ailab.criteo.com/ressources/ (also on Kaggle's "
     "criteo-display-ad-challenge page, with a login); no checksum is published for it, so "
-    "extract train.txt and test.txt into DIR/criteo/ and run `accelbench data verify criteo`, "
-    "which checks them by content",
+    "extract train.txt into DIR/ (where the Criteo loader reads it) and run `accelbench data "
+    "verify criteo`, which checks it by content",
     forms=(
         Form(
-            label="extracted train.txt and test.txt",
-            names=("criteo",),
+            label="the extracted train.txt",
+            names=("train.txt",),
             # 45,840,617 rows of 40 columns: microsoft/recommenders' integration test of the
             # full set (test_criteo_load_pandas_df, size="full").
-            rows=(Rows("train.txt", 45840617, 40, "\t"), Rows("test.txt", None, 39, "\t")),
+            rows=(Rows("train.txt", 45840617, 40, "\t"),),
         ),
     ),
     used_by=("deepfm (issue 25)",),
