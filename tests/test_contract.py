@@ -84,6 +84,7 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
         "synthetic_max_len": 10,
         "max_epochs": 1,
     },
+    "cnn-digits": {"max_epochs": 1, "train_subset": 64, "eval_subset": 32, "batch_size": 32},
     "lstm-imdb": {
         "data": "synthetic",
         "synthetic_size": 8,
