@@ -134,6 +134,7 @@ def launch_suite(
     power: bool = True,
     power_rate_hz: float = 10.0,
     data_dir: str | Path | None = None,
+    offline: bool = False,
 ) -> DistributedRunReport:
     """Run ``suite_ref`` under torchrun on this node; returns when torchrun has exited."""
     suite = load_suite(suite_ref)  # a mistake in the suite is one line before anything starts
@@ -155,6 +156,7 @@ def launch_suite(
             power=power,
             power_rate_hz=power_rate_hz,
             data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+            offline=offline,
             collective_timeout_s=launch.collective_timeout_s,
             results_out=str(Path(tmp) / "results.jsonl"),
             status_out=str(Path(tmp) / "status.json"),
@@ -458,6 +460,7 @@ class _Worker:
                         measure=ms,
                         power=monitor,
                         data_dir=Path(self.spec.data_dir) if self.spec.data_dir else None,
+                        offline=self.spec.offline,
                         world=world,
                     )
                     local = run_case(

@@ -105,6 +105,14 @@ def run(
     dist_worker: Annotated[
         Path | None, typer.Option("--dist-worker", hidden=True, help="internal: torchrun worker")
     ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            envvar="ACCELBENCH_OFFLINE",
+            help="never download a missing dataset (a workload that needs one stores an error)",
+        ),
+    ] = False,
 ) -> None:
     """Run a suite on a device; every case is stored in the database as it completes.
 
@@ -133,6 +141,7 @@ def run(
             power_rate=power_rate,
             as_json=as_json,
             data_dir=data_dir,
+            offline=offline,
         )
         return
     if nnodes != 1 or node_rank != 0 or rdzv_endpoint is not None:
@@ -153,6 +162,7 @@ def run(
         power=power,
         power_rate_hz=check_power_rate(power_rate),
         data_dir=data_dir,
+        offline=offline,
     )
     _print_run(report, as_json)
 
@@ -208,6 +218,7 @@ def _run_distributed(
     power_rate: float,
     as_json: bool,
     data_dir: Path | None,
+    offline: bool,
 ) -> None:
     from accelbench.api.distributed import launch_suite
 
@@ -222,6 +233,7 @@ def _run_distributed(
         power=power,
         power_rate_hz=check_power_rate(power_rate),
         data_dir=data_dir,
+        offline=offline,
     )
     if report.owner_here and (report.run_id is not None or report.failure is None):
         _print_run(report, as_json, exit_on_interrupt=report.failure is None)

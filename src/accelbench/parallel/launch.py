@@ -101,6 +101,7 @@ class WorkerSpec(BaseModel):
     power: bool = True
     power_rate_hz: float = 10.0
     data_dir: str | None = None
+    offline: bool = False
     collective_timeout_s: float = DEFAULT_COLLECTIVE_TIMEOUT_S
     lock: bool = Field(
         default=True, description="hold the device lock (off when an outer run holds it)"

@@ -27,7 +27,8 @@ epochs.
 DistributedDataParallel and each rank trains on its slice of every global batch
 (:mod:`accelbench.training.ddp`). Every decision that ends an epoch or the run is taken on
 values all ranks share, so no rank leaves the others waiting in a collective: the epoch's
-loss, samples and tokens are summed over the ranks, its training time is the slowest rank's
+loss and samples are summed over the ranks (tokens are the task's count of the global
+batches), its training time is the slowest rank's
 (the epoch is over when the last rank is), the mid-epoch divergence probe is all-reduced, and
 the validation metric is either computed sharded and reduced (tasks with
 ``shards_evaluation``) or computed by the owner alone and broadcast. Throughput is therefore the
@@ -52,7 +53,7 @@ from torch import nn
 from accelbench.results.schema import EpochRecord, Metric, RankEpoch, Status
 from accelbench.training import ddp
 from accelbench.training.precision import PrecisionPlan
-from accelbench.training.task import EvalContext, Quality, Task, samples_in, tokens_in
+from accelbench.training.task import EvalContext, Quality, Task, samples_in
 
 
 @dataclass
@@ -208,7 +209,6 @@ class _Run:
         te0 = time.perf_counter()
         loss_sum = torch.zeros((), device=dev)
         counted = skipped = steps = samples = 0
-        tokens: int | None = 0
         wait = 0.0
         world = self.world
         batches = (
@@ -246,8 +246,6 @@ class _Run:
                 counted += 1
             if local != 0:  # None (one process) or this rank's samples
                 samples += samples_in(self.task, batch)
-                n_tok = tokens_in(self.task, batch)
-                tokens = None if n_tok is None or tokens is None else tokens + n_tok
             self.step += 1
             steps += 1
             if self.first_step_s is None:
@@ -261,10 +259,12 @@ class _Run:
             self.rank_epochs.append(
                 RankEpoch(epoch=epoch, train_s=train_s, samples=samples, data_wait_s=wait)
             )
-            loss_sum, samples, tokens, train_s, wait = self._world_totals(
-                loss_sum, samples, tokens, train_s, wait
-            )
+            loss_sum, samples, train_s, wait = self._world_totals(loss_sum, samples, train_s, wait)
         mean_loss = loss_sum.item() / counted if counted else math.nan
+        # Tokens come from the task's host-side count for a whole epoch (counting per batch
+        # would read the device every step); a data-parallel task serves the global batches,
+        # so its count is already the world's.
+        tokens = getattr(self.task, "tokens_per_epoch", None)
         return _EpochWork(train_s, mean_loss, steps, skipped, samples, tokens, wait)
 
     def _finite(self, loss_sum: torch.Tensor) -> bool:
@@ -275,16 +275,15 @@ class _Run:
         return bool(torch.isfinite(probe).item())
 
     def _world_totals(
-        self, loss_sum: torch.Tensor, samples: int, tokens: int | None, train_s: float, wait: float
-    ) -> tuple[torch.Tensor, int, int | None, float, float]:
-        """The epoch as the world saw it: loss, samples and tokens summed over the ranks; time
-        and data wait of the slowest rank."""
+        self, loss_sum: torch.Tensor, samples: int, train_s: float, wait: float
+    ) -> tuple[torch.Tensor, int, float, float]:
+        """The epoch as the world saw it: loss and samples summed over the ranks; time and
+        data wait of the slowest rank."""
         world, dev = self.world, self.device.torch_device
         summed = torch.stack(
             [
                 loss_sum.detach().double(),
                 torch.tensor(float(samples), dtype=torch.float64, device=dev),
-                torch.tensor(float(tokens or 0), dtype=torch.float64, device=dev),
             ]
         )
         world.all_reduce(summed, "sum")
@@ -292,13 +291,7 @@ class _Run:
         world.all_reduce(slowest, "max")
         s = summed.tolist()
         t = slowest.tolist()
-        return (
-            summed[0].float(),
-            round(s[1]),
-            None if tokens is None else round(s[2]),
-            float(t[0]),
-            float(t[1]),
-        )
+        return summed[0].float(), round(s[1]), float(t[0]), float(t[1])
 
     def evaluate(self) -> tuple[Quality | None, float]:
         if not self.spec.evaluate:

@@ -40,6 +40,8 @@ class RunContext:
     power: PowerMonitor | None = None
     data_dir: Path | None = None
     """Where real datasets live (``--data-dir``); None: ``$ACCELBENCH_DATA_DIR`` or absent."""
+    offline: bool = False
+    """Never download a missing dataset (``--offline``); ``$ACCELBENCH_OFFLINE`` also forbids."""
     world: World | None = None
     """The data-parallel run this case is one rank of (started by torchrun); None: a single
     process. Inside a case, ``world.compute`` is the case's collective group."""
