@@ -36,9 +36,12 @@ from accelbench.results.schema import (
     upgrade_record,
 )
 from accelbench.timing.settings import MeasureSettings
-from accelbench.training.ddp import loss_weight, split_batch
+from accelbench.training.ddp import loss_weight, rank_weight, split_batch
+from accelbench.training.recipes.cnn_digits import CnnDigits
+from accelbench.training.recipes.deepfm_criteo import DeepFMCriteo
 from accelbench.training.recipes.lstm_imdb import LstmImdb
 from accelbench.training.recipes.resnet56_cifar10 import ResNet56Cifar10
+from accelbench.training.recipes.transformer_multi30k import TransformerMulti30k
 from accelbench.workloads import WORKLOADS, RunContext
 from accelbench.workloads.collective import bus_factor, elements
 from tests.helpers import write_suite
@@ -285,6 +288,59 @@ def test_weak_scaling_follows_each_recipes_rule() -> None:
     assert {"scaling": "weak"}.items() <= lstm.cases()[0].items()
     with pytest.raises(UserError, match="cannot be split over 8 ranks"):
         LstmImdb.from_dict({"batch_size": 4}).for_world(8)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("recipe", [CnnDigits, DeepFMCriteo, TransformerMulti30k])
+def test_adam_recipes_scale_lr_by_the_square_root(recipe: Any) -> None:
+    base = recipe.from_dict({"scaling": "weak"})
+    scaled, info = base.for_world(4)
+    assert scaled.params.batch_size == 4 * base.params.batch_size
+    assert scaled.params.lr == pytest.approx(2 * base.params.lr) and info["lr_rule"][:4] == "sqrt"
+
+
+def test_a_warm_up_in_steps_keeps_its_length_in_epochs_under_weak_scaling() -> None:
+    base = TransformerMulti30k.from_dict({"scaling": "weak"})  # 300 warm-up steps
+    scaled, info = base.for_world(4)  # type: ignore[attr-defined]
+    assert scaled.params.warmup_steps == 75 == info["warmup_steps"]
+    strong, info = TransformerMulti30k.from_dict({}).for_world(4)  # type: ignore[attr-defined]
+    assert strong.params.warmup_steps == 300
+    # batch_size counts tokens: the ranks split rows, so no per-rank size is claimed
+    assert info["batch_unit"] == "tokens" and info["per_rank_batch"] is None
+
+
+def test_a_token_averaged_loss_is_weighted_by_tokens_not_rows() -> None:
+    """A translation loss averages over real target tokens; rows of a token batch hold
+    different numbers of them, so each rank's weight is its share of the tokens, and the ranks'
+    averaged gradient is the single-process gradient of the whole batch."""
+
+    class Tokens:
+        def loss_units(self, batch: Any) -> torch.Tensor:
+            return (batch[1] != 0).sum()
+
+    torch.manual_seed(0)
+    emb = nn.Embedding(6, 5)
+    x = torch.randint(1, 6, (5, 4))
+    y = torch.tensor([[1, 2, 3, 4], [2, 0, 0, 0], [3, 1, 0, 0], [1, 1, 1, 1], [4, 4, 4, 0]])
+
+    def loss_of(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        out = emb(xs)
+        return nn.functional.cross_entropy(out.reshape(-1, 5), ys.reshape(-1), ignore_index=0)
+
+    emb.zero_grad()
+    loss_of(x, y).backward()
+    want = emb.weight.grad.clone()
+    grads = []
+    for r in range(2):
+        part, local, total = split_batch(((x,), y), Shard(r, 2))
+        w = rank_weight(Tokens(), ((x,), y), part, local, total, 2)
+        assert isinstance(w, torch.Tensor)
+        emb.zero_grad()
+        (loss_of(part[0][0], part[1]) * w).backward()
+        grads.append(emb.weight.grad.clone())
+    assert torch.allclose((grads[0] + grads[1]) / 2, want, atol=1e-6)
+    # 3 rows with 7 tokens and 2 rows with 7: by rows the weights would be 1.2 and 0.8
+    assert float(w) == pytest.approx(1.0) and loss_weight(local, total, 2) == pytest.approx(0.8)
+    assert rank_weight(object(), ((x,), y), part, 0, 5, 2) == 0.0
 
 
 # -- analysis and report ---------------------------------------------------------------------------

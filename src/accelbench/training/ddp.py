@@ -16,6 +16,11 @@ accepting ``train_batches(epoch, shard=...)``. Preparing the global batch on eve
 cheap index gathers and on-device augmentation; the model's forward and backward, where the
 time goes, run on the slice only.
 
+A loss that averages over something other than samples (a translation loss is a mean over
+real target tokens, and slices hold different numbers of them) needs the weight in those units:
+a task that says so with ``loss_units(batch)`` (a count, a device tensor being fine: no sync)
+gets ``N x local units / global units`` instead, computed on the device every step.
+
 A global batch smaller than the world leaves some ranks without a sample: they run one
 stand-in sample with loss weight 0, which keeps them in step with the all-reduce and adds
 nothing to the gradient.
@@ -82,6 +87,20 @@ def loss_weight(local: int, total: int, world_size: int) -> float | None:
     return local * world_size / total
 
 
+def rank_weight(
+    task: Task, whole: Batch, part: Batch, local: int, total: int, world_size: int
+) -> float | torch.Tensor | None:
+    """This rank's loss weight for its slice ``part`` of the global batch ``whole``: by the
+    task's ``loss_units`` when it has them (a tensor), else by samples; None when it is 1."""
+    if local == 0:
+        return 0.0
+    units = getattr(task, "loss_units", None)
+    if units is None:
+        return loss_weight(local, total, world_size)
+    mine, everyone = units(part), units(whole)
+    return world_size * torch.as_tensor(mine) / torch.clamp(torch.as_tensor(everyone), min=1)
+
+
 def shards_itself(task: Task) -> bool:
     """Whether the task serves sliced batches (``train_batches(epoch, shard=...)``)."""
     try:
@@ -90,15 +109,19 @@ def shards_itself(task: Task) -> bool:
         return False
 
 
-def rank_batches(task: Task, epoch: int, world: World) -> Iterator[tuple[Batch, int, int]]:
-    """(batch, samples on this rank, samples in the global batch) for each step of ``epoch``."""
+def rank_batches(
+    task: Task, epoch: int, world: World
+) -> Iterator[tuple[Batch, int, int, float | torch.Tensor | None]]:
+    """(batch, samples on this rank, samples in the global batch, loss weight) for each step
+    of ``epoch``; the weight is None when it is 1 (see :func:`rank_weight`)."""
     if shards_itself(task):
         for batch in task.train_batches(epoch, shard=world.shard):  # type: ignore[call-arg]
             local = batch_length(batch)
-            yield batch, local, local * world.size
+            yield batch, local, local * world.size, None
         return
-    for batch in task.train_batches(epoch):
-        yield split_batch(batch, world.shard)
+    for whole in task.train_batches(epoch):
+        part, local, total = split_batch(whole, world.shard)
+        yield part, local, total, rank_weight(task, whole, part, local, total, world.size)
 
 
 def wrap(model: nn.Module, world: World) -> DistributedDataParallel:

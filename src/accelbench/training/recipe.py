@@ -147,6 +147,9 @@ class Recipe(Workload):
     summary: ClassVar[dict[str, Any]] = {}
     """The recipe's fixed choices (model, optimiser, schedule, augmentation, source), stored
     with every result beside the params."""
+    batch_unit: ClassVar[Literal["samples", "tokens"]] = "samples"
+    """What ``batch_size`` counts: samples, or tokens of a token-count batch (whose rows are
+    what the ranks split)."""
     lr_scaling: ClassVar[Literal["linear", "sqrt", "none"]] = "linear"
     """How the learning rate follows a k-fold global batch under weak scaling: x k (SGD, Goyal
     et al. 2017), x sqrt(k) (Adam, Malladi et al. 2022), or unchanged."""
@@ -192,12 +195,14 @@ class Recipe(Workload):
 
         Strong scaling changes nothing (the global batch is split; it must hold at least one
         sample per rank). Weak scaling multiplies the batch by the world size and the learning
-        rate by :attr:`lr_scaling`'s factor."""
+        rate by :attr:`lr_scaling`'s factor; a warm-up given in steps (``warmup_steps``) is
+        divided by the world size, so it keeps its length in epochs (a warm-up given as a
+        fraction of the run keeps it by itself)."""
         from accelbench.errors import UserError
 
         p = self.params
         if p.scaling == "strong" or world_size == 1:
-            if p.batch_size < world_size:
+            if self.batch_unit == "samples" and p.batch_size < world_size:
                 raise UserError(
                     f"batch_size {p.batch_size} cannot be split over {world_size} ranks under "
                     "strong scaling; use a global batch of at least one sample per rank"
@@ -205,20 +210,31 @@ class Recipe(Workload):
             per_rank = p.batch_size / world_size
             return self, {
                 "scaling": p.scaling,
+                "batch_unit": self.batch_unit,
                 "global_batch": p.batch_size,
-                "per_rank_batch": per_rank if per_rank % 1 else int(per_rank),
+                # a token batch's rows are split, so a rank's tokens are only about global / N
+                "per_rank_batch": (per_rank if per_rank % 1 else int(per_rank))
+                if self.batch_unit == "samples"
+                else None,
                 "lr": p.lr,
                 "lr_rule": "unchanged: the global batch is the recipe's",
             }
         factor = {"linear": world_size, "sqrt": world_size**0.5, "none": 1}[self.lr_scaling]
-        scaled = p.model_copy(update={"batch_size": p.batch_size * world_size, "lr": p.lr * factor})
+        update: dict[str, Any] = {"batch_size": p.batch_size * world_size, "lr": p.lr * factor}
+        warmup = getattr(p, "warmup_steps", None)
+        if isinstance(warmup, int):
+            update["warmup_steps"] = max(1, round(warmup / world_size))
+        scaled = p.model_copy(update=update)
+        extra = {"warmup_steps": update["warmup_steps"]} if "warmup_steps" in update else {}
         return type(self)(scaled), {
             "scaling": "weak",
+            "batch_unit": self.batch_unit,
             "global_batch": scaled.batch_size,
             "per_rank_batch": p.batch_size,
             "lr": scaled.lr,
             "lr_rule": f"{self.lr_scaling}: lr x {factor:g} for a {world_size}x global batch",
             "warmup_rule": "warm-up keeps its length in epochs (fewer, larger steps)",
+            **extra,
         }
 
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:

@@ -214,7 +214,7 @@ class _Run:
         batches = (
             iter(ddp.rank_batches(self.task, epoch, world))
             if world is not None
-            else ((b, None, None) for b in self.task.train_batches(epoch))
+            else ((b, None, None, None) for b in self.task.train_batches(epoch))
         )
         while True:
             w0 = time.perf_counter()
@@ -222,7 +222,7 @@ class _Run:
             wait += time.perf_counter() - w0
             if item is None:
                 break
-            batch, local, total = item
+            batch, local, _, weight = item
             inputs, y = batch
             lr = self.lr_at(self.step)
             for g in self.optimizer.param_groups:
@@ -233,7 +233,6 @@ class _Run:
                     p.grad = None
             with plan.autocast():
                 loss = spec.loss_fn(self.forward(*plan.cast_inputs(inputs)), y)
-            weight = None if world is None else ddp.loss_weight(local, total, world.size)
             scaled = loss if weight is None else loss * weight
             overflow = plan.backward_and_step(scaled, self.optimizer, clip=spec.grad_clip)
             if overflow:
@@ -241,7 +240,7 @@ class _Run:
             else:
                 # This rank's share of the global batch's mean loss; summed over the ranks at
                 # the end of the epoch it is the loss a single process would report.
-                share = 1.0 if world is None else local / total
+                share = 1.0 if world is None else (1.0 if weight is None else weight) / world.size
                 loss_sum += loss.detach().float() * share
                 counted += 1
             if local != 0:  # None (one process) or this rank's samples
@@ -435,6 +434,9 @@ class _Run:
                 "data": "the task slices its own batches"
                 if ddp.shards_itself(self.task)
                 else "each rank trains on its contiguous slice of every global batch",
+                "loss_weight": "by the rank's share of the loss's units (task.loss_units)"
+                if hasattr(self.task, "loss_units")
+                else "by the rank's share of the global batch's samples",
                 "evaluation": "sharded over the ranks and reduced"
                 if getattr(self.task, "shards_evaluation", False)
                 else "on the owner rank only, the value broadcast to the others",
