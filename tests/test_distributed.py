@@ -305,3 +305,33 @@ def test_scaling_runs_each_world_size_as_its_own_launch(tmp_path: Path) -> None:
     )
     assert p2.efficiency == pytest.approx(p2.speedup / 2)  # type: ignore[operator]
     assert "scaling: scale" in " ".join(r.stdout.split())
+
+
+@pytest.mark.slow
+def test_a_rendezvous_that_never_completes_ends_in_one_line_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    """Node 0 of a two-node job whose other node never comes: torchrun gives up after
+    --rdzv-timeout, the command says so in one line and exits non-zero; nothing is stored."""
+    suite = write_suite(
+        tmp_path / "alone.yaml",
+        {
+            "name": "alone",
+            "workloads": [{"name": "lstm", "kind": "lstm-imdb", "params": tiny_lstm()}],
+        },
+    )
+    db = tmp_path / "alone.db"
+    t0 = time.monotonic()
+    r = run_cli(
+        "run", str(suite), "--device", "cpu", "--db", str(db), "--nproc-per-node", "1",
+        "--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}",
+        "--rdzv-timeout", "15", "--no-power",
+    )  # fmt: skip
+    took = time.monotonic() - t0
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "rendezvous timed out" in errors[0], out
+    assert "Traceback" not in r.stderr.split("error: ")[-1]
+    assert took < 300, took  # bounded by the rendezvous timeout, not a hang
+    assert not db.exists() or stored(db) == []
