@@ -335,3 +335,44 @@ def test_a_rendezvous_that_never_completes_ends_in_one_line_and_stores_nothing(
     assert "Traceback" not in r.stderr.split("error: ")[-1]
     assert took < 300, took  # bounded by the rendezvous timeout, not a hang
     assert not db.exists() or stored(db) == []
+
+
+@pytest.mark.slow
+def test_every_recipe_trains_on_two_ranks(tmp_path: Path) -> None:
+    """cnn-digits (bundled real data), DeepFM with dense and sparse (SparseAdam, sparse
+    gradients through gloo) tables and the Transformer (token batches, a per-token loss)
+    train data-parallel; each epoch's samples are the ranks' slices added up."""
+    suite = write_suite(
+        tmp_path / "every.yaml",
+        {
+            "name": "every",
+            "workloads": [
+                {"name": "digits", "kind": "cnn-digits",
+                 "params": {"max_epochs": 1, "train_subset": 64, "eval_subset": 32,
+                            "batch_size": 32}},
+                {"name": "deepfm", "kind": "deepfm-criteo",
+                 "params": {"data": "synthetic", "synthetic_size": 64,
+                            "synthetic_tables": [3] * 26, "batch_size": 16, "max_epochs": 1,
+                            "embed_dim": 2, "optimizers": ["dense", "sparse"]}},
+                {"name": "transformer", "kind": "transformer-multi30k",
+                 "params": {"data": "synthetic", "synthetic_size": 16, "vocab_size": 64,
+                            "batch_size": 120, "max_epochs": 1}},
+            ],
+        },
+    )  # fmt: skip
+    db = tmp_path / "every.db"
+    r = run_cli(
+        "run", str(suite), "--device", "cpu", "--db", str(db), "--nproc-per-node", "2",
+        "--no-power", "--threads", "1", "--collective-timeout", "300",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    results = stored(db)
+    assert sorted(x.workload for x in results) == ["deepfm", "deepfm", "digits", "transformer"]
+    for x in results:
+        assert x.status is Status.OK, (x.workload, x.message)
+        d = x.distributed
+        assert d is not None and [k.rank for k in d.ranks] == [0, 1]
+        assert sum(k.epochs[0].samples for k in d.ranks) == x.trace[0].samples > 0
+    tr = next(x for x in results if x.workload == "transformer")
+    dp = tr.config["data_parallel"]
+    assert dp["batch_unit"] == "tokens" and "loss_units" in dp["loss_weight"]
