@@ -184,6 +184,7 @@ class Scaling(Workload):
                 resume=False,
                 power=ctx.power is not None,
                 data_dir=str(ctx.data_dir) if ctx.data_dir else None,
+                offline=ctx.offline,
                 collective_timeout_s=p.collective_timeout_s,
                 lock=False,
                 only_case=case["case"],
