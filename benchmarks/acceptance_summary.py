@@ -235,7 +235,8 @@ def bandwidth_lines(results: list[dict[str, Any]]) -> list[str]:
             best[key] = max(best[key], g)
     order = ["h2d pinned", "h2d pageable", "d2h pinned", "d2h pageable", "d2d"]
     line = ", ".join(f"{k} {fmt_gbs(best[k])}" for k in order if k in best)
-    return [counts(results), f"best GB/s (bytes once): {line}" if line else "nothing ok"]
+    best_line = f"best GB/s (bytes once): {line}" if line else "nothing ok"
+    return [counts(results) + " (power not sampled)", best_line]
 
 
 def resnet_lines(results: list[dict[str, Any]]) -> list[str]:
@@ -300,7 +301,7 @@ def step_detail(
     elif name == "resnet56":
         detail = resnet_lines(suite)
     elif name == "quick-ops":
-        detail = [counts(suite) if suite else "no results"]
+        detail = [counts(suite) + " (power not sampled)" if suite else "no results"]
     elif name in ("report", "export", "bundle"):
         f = {"report": "report.html", "export": "results.jsonl", "bundle": "bundle.tar.gz"}
         path = out / f[name]
