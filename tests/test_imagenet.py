@@ -4,6 +4,7 @@ trees of real JPEGs written here."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tarfile
 from pathlib import Path
@@ -488,3 +489,88 @@ def test_input_pipeline_on_real_cifar10_jpegs(tmp_path: Path) -> None:
     out = wl.run_case(wl.cases()[0], RunContext(dev, dev.info(), MeasureSettings(), data_dir=data))
     assert out.metrics["images_per_s"].value > 0
     assert out.config["data"]["images_available"] == 40
+
+
+# -- plugged into the trainer --------------------------------------------------------------------
+def _train_spec(load_task: Any, build_model: Any, classes: int, max_epochs: int = 2) -> Any:
+    from accelbench.training.precision import PrecisionPlan
+    from accelbench.training.trainer import TrainSpec
+
+    torch.manual_seed(0)
+    return TrainSpec(
+        load_task=load_task,
+        build_model=build_model,
+        make_optimizer=lambda params, steps: (torch.optim.SGD(params, lr=0.05), lambda s: 0.05),
+        loss_fn=lambda out, y: torch.nn.functional.cross_entropy(out.float(), y),
+        plan=PrecisionPlan("fp32", "cpu"),
+        max_epochs=max_epochs,
+        threshold=100.0,
+    )
+
+
+def test_imagenet_task_runs_under_todays_trainer(tmp_path: Path) -> None:
+    from accelbench.devices.fake import FakeDevice
+    from accelbench.training.trainer import run_training
+
+    root = write_imagenet(tmp_path / "f", "devkit-tar")
+
+    def tiny() -> torch.nn.Module:
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+            torch.nn.Linear(4, 3),
+        )  # fmt: skip
+
+    out = run_training(_train_spec(lambda: _task(root, workers=1), tiny, 3), FakeDevice())
+    assert [r["epoch"] for r in out.trace] == [1, 2] or out.config["reached_threshold"]
+    assert all(r["val_accuracy"] is not None for r in out.trace)
+    assert out.trace[0]["steps"] == 2 and out.trace[0]["samples_per_s"] > 0
+
+
+@pytest.mark.slow  # ResNet-50 forward and backward on 2 cores
+def test_resnet50_trains_a_step_on_imagenet_files(tmp_path: Path) -> None:
+    from accelbench.devices.fake import FakeDevice
+    from accelbench.models.resnet50 import resnet50
+    from accelbench.training.trainer import run_training
+
+    root = write_imagenet(tmp_path / "f", "folders")
+    out = run_training(
+        _train_spec(
+            lambda: _task(root, workers=1, channels_last=True),
+            lambda: resnet50(3, zero_init_residual=True, channels_last=True),
+            3,
+            max_epochs=1,
+        ),
+        FakeDevice(),
+    )
+    assert out.trace[0]["steps"] == 2 and math.isfinite(out.trace[0]["train_loss"])
+
+
+def test_input_pipeline_results_are_stored_and_ranked_by_images_per_s(tmp_path: Path) -> None:
+    from accelbench.analysis.metrics import primary_metric
+    from accelbench.api import run_suite
+    from accelbench.config import validate_suite
+    from accelbench.devices.cpu import CpuDevice
+
+    params = {
+        "source": "generated",
+        "generated_images": 8,
+        "generated_width": 50,
+        "generated_height": 40,
+        "workers": [0, 1],
+        "batch_size": 4,
+        "image_size": 16,
+        "warmup_batches": 1,
+        "batches_per_window": 1,
+        "windows": 2,
+    }
+    suite = validate_suite(
+        {"name": "p", "workloads": [{"name": "p", "kind": "input-pipeline", "params": params}]},
+        "test",
+    )
+    rep = run_suite(suite, device=CpuDevice(), db=tmp_path / "r.db", power=False)
+    assert [r.status.value for r in rep.results] == ["ok", "ok"]
+    r = rep.results[1]
+    assert r.case["workers"] == 1 and r.metric("images_per_s") > 0
+    assert "decode throughput only" in (r.message or "")
+    assert r.config["data"]["mean_file_bytes"] > 0
+    assert primary_metric("input-pipeline").name == "images_per_s"

@@ -54,6 +54,7 @@ one node:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -498,8 +499,8 @@ class ImageNetTask:
             index.root, index.val_paths, index.val_labels, self.eval_spec, **common
         )
         self._train_sampler = EpochSampler(len(train_ds), shuffle=True, seed=seed)
-        eval_settings = LoaderSettings(
-            **{**settings.__dict__, "batch_size": eval_batch_size or settings.batch_size}
+        eval_settings = dataclasses.replace(
+            settings, batch_size=eval_batch_size or settings.batch_size
         )
         self._train = DeviceBatches(
             make_loader(train_ds, self._train_sampler, settings, drop_last=True),
