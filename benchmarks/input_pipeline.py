@@ -140,6 +140,23 @@ def _peak_gemm(dev: Any, dtype: str, n: int) -> float:
     return 2.0 * n**3 / m.summary.median
 
 
+def _cpu_bf16_note(dev: Any) -> str | None:
+    """Why bf16 may be slow here: without oneDNN bf16 (AVX-512 BF16 or AMX), PyTorch runs bf16
+    convolutions through its generic im2col + GEMM path on the CPU."""
+    if dev.torch_device.type != "cpu":
+        return None
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return None
+    if native:
+        return "oneDNN bf16 kernels available on this CPU"
+    return (
+        "no oneDNN bf16 on this CPU (needs AVX-512 BF16 or AMX): bf16 convolutions run "
+        "PyTorch's generic slow_conv2d (im2col + GEMM) path"
+    )
+
+
 def _step_fn(model: torch.nn.Module, plan: PrecisionPlan, opt: torch.optim.Optimizer) -> Any:
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
@@ -182,8 +199,11 @@ def training(args: argparse.Namespace, dev: Any) -> list[dict[str, Any]]:
             t0 = time.perf_counter()
             step(x, y)
             dev.synchronize()
+            dt = time.perf_counter() - t0
+            kind = "warm-up" if i < args.warmup_steps else "timed"
+            print(f"  {mode} step {i + 1} ({kind}): {dt:.2f} s", file=sys.stderr, flush=True)
             if i >= args.warmup_steps:
-                times.append(time.perf_counter() - t0)
+                times.append(dt)
         ips = [args.train_batch / t for t in times]
         d = _spread(ips)
         achieved = d["median"] * flops_per_image
@@ -200,6 +220,7 @@ def training(args: argparse.Namespace, dev: Any) -> list[dict[str, Any]]:
             "datasheet_unavailable": None
             if datasheet
             else (info.peak_unavailable_reason or f"no datasheet {dtype} figure"),
+            "note": _cpu_bf16_note(dev) if mode == "amp-bf16" else None,
         }
         ds_txt = (
             f"{rec['mfu_vs_datasheet_pct']:.1f}% of datasheet"
@@ -210,7 +231,8 @@ def training(args: argparse.Namespace, dev: Any) -> list[dict[str, Any]]:
             _line(f"train resnet50 {mode} b={args.train_batch}", d, "images/s")
             + f"; {achieved / 1e9:.1f} GFLOP/s = {rec['mfu_vs_measured_gemm_pct']:.1f}% of the "
             f"measured {dtype} GEMM peak ({peak_measured / 1e9:.1f} GFLOP/s, {args.gemm_size}^3); "
-            + ds_txt,
+            + ds_txt
+            + (f"; {rec['note']}" if rec["note"] else ""),
             flush=True,
         )
         out.append(rec)
