@@ -56,7 +56,8 @@ from accelbench.data.wait import DataWait
 from accelbench.devices import make_device, torch_dtype
 from accelbench.flops import count_model
 from accelbench.models.resnet50 import resnet50
-from accelbench.timing.protocol import MeasureSettings, measure
+from accelbench.timing.protocol import measure
+from accelbench.timing.settings import MeasureSettings
 from accelbench.timing.stats import summarize
 from accelbench.training.precision import PrecisionPlan
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import tarfile
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from PIL import Image
 from accelbench.data.cifar10 import CLASSES, MEAN, STD, load_cifar10, synthetic_cifar10
 from accelbench.data.cifar224 import RECIPE, Cifar224Task, upscale, upscale_batches
 from accelbench.data.topk import evaluate_topk
-from accelbench.workloads.training import CifarTask
-from tests.test_imagenet import shared_data
+from accelbench.training.recipes.resnet56_cifar10 import CifarTask
+from accelbench.training.task import top1
+from tests.test_imagenet import _ctx, shared_data
 
 PER_CLASS = 2
 
@@ -86,7 +86,8 @@ def test_training_batches_are_the_32px_augmentation_upscaled(
     data, _ = load_cifar10(real_cifar, tmp_path / "cache")
     base = CifarTask(data, torch.device("cpu"), batch_size=8, seed=3, dtype=torch.bfloat16)
     task = Cifar224Task(base)
-    assert (task.steps, task.n_train, task.chance) == (base.steps, base.n_train, 10.0)
+    assert (task.steps, task.n_train, task.quality) == (base.steps, base.n_train, base.quality)
+    assert task.quality.chance == 10.0
     ours = list(task.train_batches(2))
     theirs = list(base.train_batches(2))
     assert len(ours) == len(theirs) == 2
@@ -127,25 +128,28 @@ def test_top1_top5_and_evaluate_in_eval_mode() -> None:
         order = [c for c in range(10) if c != i]
         order.insert(i, i)
         logits[i, order] = torch.arange(10, 0, -1, dtype=torch.float32)
-    q = evaluate_topk(lambda x: x, [((logits,), y)], chance=10.0)
+    spec = top1(10)
+    model = torch.nn.Identity()
+    q = evaluate_topk(_ctx(model), [((logits,), y)], spec)
     assert q.value == pytest.approx(10.0) and q.secondary["top5"] == pytest.approx(50.0)
-    assert q.secondary["eval_images"] == 10.0 and q.metric == "top1"
+    assert q.secondary["val_samples"] == 10.0 and q.spec is spec
+    ce = torch.nn.functional.cross_entropy(logits, y).item()
+    assert q.secondary["val_loss"] == pytest.approx(ce)
     with pytest.raises(ValueError, match="no evaluation images"):
-        evaluate_topk(lambda x: x, [], chance=10.0)
+        evaluate_topk(_ctx(model), [], spec)
 
     data = synthetic_cifar10(8, 20, seed=2)
     base = CifarTask(data, torch.device("cpu"), batch_size=4, seed=0, dtype=torch.float32)
     task = Cifar224Task(base, size=32)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(10)).train()
-    model(torch.zeros(1, 3, 32, 32))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).train()
 
     def always_class_0(x: torch.Tensor) -> torch.Tensor:
-        assert not model.training
+        assert not net.training
         return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
 
-    q = task.evaluate(model, always_class_0, contextlib.nullcontext)
+    q = task.evaluate(_ctx(net, always_class_0))
     assert q.value == pytest.approx(100.0 * (data["test_y"] == 0).float().mean().item())
-    assert model.training
+    assert net.training
 
 
 def test_recipe_knobs_are_marked_unmeasured() -> None:

@@ -272,7 +272,8 @@ def _colour_class(x: torch.Tensor) -> list[int]:
 def test_task_batches_are_normalised_channels_last_and_labelled(tmp_path: Path) -> None:
     root = write_imagenet(tmp_path / "k", "kaggle")
     task = _task(root, workers=0)
-    assert (task.steps, task.n_train, task.chance) == (2, 8, pytest.approx(100 / 3))
+    assert (task.steps, task.n_train) == (2, 8)
+    assert task.quality.metric == "top1" and task.quality.chance == pytest.approx(100 / 3)
     batches = list(task.train_batches(1))
     assert len(batches) == 2
     for (x,), y in batches:
@@ -350,6 +351,18 @@ def test_a_batch_of_only_corrupt_files_is_dropped() -> None:
     assert len(out) == 1 and db.images == 1 and log.count == 1
 
 
+def _ctx(model: torch.nn.Module, forward: Any = None) -> Any:
+    from accelbench.training.task import EvalContext
+
+    return EvalContext(
+        model=model,
+        forward=forward or model,
+        autocast=contextlib.nullcontext,
+        cast_inputs=lambda inputs: inputs,
+        device=torch.device("cpu"),
+    )
+
+
 def test_evaluate_reports_top1_top5_and_restores_train_mode(tmp_path: Path) -> None:
     root = write_imagenet(tmp_path / "f", "folders")
     task = _task(root)
@@ -358,15 +371,22 @@ def test_evaluate_reports_top1_top5_and_restores_train_mode(tmp_path: Path) -> N
         """Predicts the dominant channel: right on every image of this tree."""
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            assert not self.training
             return x.mean(dim=(2, 3))
 
     model = ColourNet().train()
-    q = task.evaluate(model, model, contextlib.nullcontext)
-    assert (q.metric, q.value, q.unit, q.higher_is_better) == ("top1", 100.0, "%", True)
-    assert q.secondary["top5"] == 100.0 and q.secondary["eval_images"] == 6.0
+    q = task.evaluate(_ctx(model))
+    assert (q.spec.metric, q.value, q.spec.unit, q.spec.higher_is_better) == (
+        "top1",
+        100.0,
+        "%",
+        True,
+    )
+    assert q.secondary["top5"] == 100.0 and q.secondary["val_samples"] == 6.0
+    assert q.secondary["val_loss"] > 0
     assert model.training
-    worst = task.evaluate(model, lambda x: -x.mean(dim=(2, 3)), contextlib.nullcontext)
-    assert worst.value == 0.0 and worst.chance == pytest.approx(100 / 3)
+    worst = task.evaluate(_ctx(model, lambda x: -x.mean(dim=(2, 3))))
+    assert worst.value == 0.0 and worst.spec.chance == pytest.approx(100 / 3)
 
 
 def test_synthetic_task_says_it_measures_throughput_only() -> None:
@@ -375,8 +395,9 @@ def test_synthetic_task_says_it_measures_throughput_only() -> None:
     assert t.steps == 2 and t.n_train == 8 and len(batches) == 2
     assert batches[0][0][0].shape == (4, 3, 16, 16) and batches[0][1].max() < 1000
     assert "no accuracy" in t.describe()["note"]
+    assert t.quality.chance == pytest.approx(0.1)
     with pytest.raises(RuntimeError, match="throughput only"):
-        t.evaluate(None, None, None)
+        t.evaluate(_ctx(torch.nn.Identity()))
 
 
 def test_recipe_knobs_cite_their_source() -> None:
@@ -420,7 +441,7 @@ def test_epoch_sampler_cycles_and_reshuffles() -> None:
 
 def test_input_pipeline_workload_on_an_imagenet_tree(tmp_path: Path) -> None:
     from accelbench.devices.cpu import CpuDevice
-    from accelbench.timing.protocol import MeasureSettings
+    from accelbench.timing.settings import MeasureSettings
     from accelbench.workloads import WORKLOADS, RunContext
 
     root = write_imagenet(tmp_path / "data" / "imagenet", "devkit")
@@ -446,7 +467,7 @@ def test_input_pipeline_workload_on_an_imagenet_tree(tmp_path: Path) -> None:
     assert out.config["data"]["path"] == str(root) and "devkit" in out.config["data"]["layout"]
     assert out.config["loader"]["workers"] == 1 and out.config["loader"]["pinned_memory"] is False
     assert "host CPU" in out.config["loader"]["pinned_memory_reason"]
-    assert len(out.trace) == 2 and out.trace[0]["images"] == 2
+    assert [w["images"] for w in out.config["windows"]] == [2, 2]
     missing = RunContext(dev, dev.info(), MeasureSettings(), data_dir=tmp_path / "nothing")
     with pytest.raises(DataNotFound, match=str(tmp_path / "nothing")):
         wl.run_case(wl.cases()[0], missing)
@@ -470,7 +491,7 @@ def test_input_pipeline_on_real_cifar10_jpegs(tmp_path: Path) -> None:
     if data is None:
         pytest.skip("real CIFAR-10 JPEGs (shared/data/cifar10-jpeg.tar.gz) not present")
     from accelbench.devices.cpu import CpuDevice
-    from accelbench.timing.protocol import MeasureSettings
+    from accelbench.timing.settings import MeasureSettings
     from accelbench.workloads import WORKLOADS, RunContext
 
     wl = WORKLOADS.get("input-pipeline").from_dict(
@@ -521,9 +542,11 @@ def test_imagenet_task_runs_under_todays_trainer(tmp_path: Path) -> None:
         )  # fmt: skip
 
     out = run_training(_train_spec(lambda: _task(root, workers=1), tiny, 3), FakeDevice())
-    assert [r["epoch"] for r in out.trace] == [1, 2] or out.config["reached_threshold"]
-    assert all(r["val_accuracy"] is not None for r in out.trace)
-    assert out.trace[0]["steps"] == 2 and out.trace[0]["samples_per_s"] > 0
+    assert [r.epoch for r in out.trace] == [1, 2] or out.config["reached_threshold"]
+    assert all(r.metric is not None and r.metric_name == "top1" for r in out.trace)
+    assert "top5" in out.trace[0].secondary
+    assert out.trace[0].steps == 2 and (out.trace[0].samples_per_s or 0) > 0
+    assert out.trace[0].data_wait_s is not None
 
 
 @pytest.mark.slow  # ResNet-50 forward and backward on 2 cores
@@ -542,7 +565,7 @@ def test_resnet50_trains_a_step_on_imagenet_files(tmp_path: Path) -> None:
         ),
         FakeDevice(),
     )
-    assert out.trace[0]["steps"] == 2 and math.isfinite(out.trace[0]["train_loss"])
+    assert out.trace[0].steps == 2 and math.isfinite(out.trace[0].train_loss or math.nan)
 
 
 def test_input_pipeline_results_are_stored_and_ranked_by_images_per_s(tmp_path: Path) -> None:

@@ -18,11 +18,11 @@ same way: throughput only.
 
 **The ``resnet50-cifar224`` recipe knobs** (:data:`RECIPE`; threshold 90% top-1 from the
 study). There is no published recipe for this exact setting (ResNet-50 from scratch on CIFAR-10
-upscaled to 224); the defaults below combine the ImageNet ResNet-50 recipe's model options with
-this project's ResNet-56 CIFAR-10 optimiser and one-cycle schedule (see
-``accelbench.workloads.training``), and **have not been measured to reach 90%** here (no
-accelerator was available when written: a CPU epoch of ResNet-50 at 224 takes hours). Treat the
-epoch count as an estimate to confirm on the first accelerator run.
+upscaled to 224); the defaults below combine the ImageNet ResNet-50 recipe's model options
+with this project's ResNet-56 CIFAR-10 optimiser and one-cycle schedule (see
+``accelbench.training.recipes.resnet56_cifar10``), and **have not been measured to reach 90%**
+here (no accelerator was available when written: a CPU epoch of ResNet-50 at 224 takes hours).
+Treat the epoch count as an estimate to confirm on the first accelerator run.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from accelbench.data.topk import ClassificationQuality, evaluate_topk
+from accelbench.data.topk import evaluate_topk
+from accelbench.training.task import EvalContext, Quality
 
 Batch = tuple[tuple[Any, ...], torch.Tensor]
 SIZE = 224
@@ -98,17 +99,19 @@ def upscale_batches(
 
 
 class Cifar224Task:
-    """A 32x32 CIFAR task (``n_train``, ``steps``, ``chance``, ``train_batches(epoch)``,
-    ``eval_batches()``, such as the ResNet-56 recipe's ``CifarTask``) served at 224x224.
+    """A 32x32 CIFAR task (``n_train``, ``steps``, ``quality``, ``train_batches(epoch)``,
+    ``eval_batches()``: the ResNet-56 recipe's ``CifarTask``) served at 224x224, as the
+    training core's ``Task``.
 
-    Steps and samples per epoch are the base task's; only the image size changes.
+    Steps, samples per epoch and the quality spec are the base task's; only the image size
+    changes. Evaluation adds top-5 to top-1.
     """
 
     def __init__(self, base: Any, size: int = SIZE, eval_batch_size: int | None = 256) -> None:
         self.base, self.size, self.eval_batch_size = base, size, eval_batch_size
         self.n_train = base.n_train
         self.steps = base.steps
-        self.chance = base.chance
+        self.quality = base.quality
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         return upscale_batches(self.base.train_batches(epoch), self.size)
@@ -116,22 +119,9 @@ class Cifar224Task:
     def eval_batches(self) -> Iterator[Batch]:
         return upscale_batches(self.base.eval_batches(), self.size, self.eval_batch_size)
 
-    def evaluate(
-        self, model: torch.nn.Module, forward: Any, autocast_ctx_factory: Any
-    ) -> ClassificationQuality:
-        """Top-1 (value) and top-5 on the CIFAR-10 test set at ``size``, model in eval mode
-        (restored afterwards)."""
-        was = model.training
-        model.eval()
-        try:
-            return evaluate_topk(
-                forward,
-                self.eval_batches(),
-                chance=self.chance,
-                autocast_ctx_factory=autocast_ctx_factory,
-            )
-        finally:
-            model.train(was)
+    def evaluate(self, ctx: EvalContext) -> Quality:
+        """Top-1 (value), top-5 and validation loss on the CIFAR-10 test set at ``size``."""
+        return evaluate_topk(ctx, self.eval_batches(), self.quality)
 
     def describe(self) -> dict[str, Any]:
         return {

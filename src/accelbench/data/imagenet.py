@@ -76,8 +76,9 @@ from accelbench.data.image_loader import (
     LoaderSettings,
     make_loader,
 )
-from accelbench.data.topk import ClassificationQuality, evaluate_topk
+from accelbench.data.topk import evaluate_topk
 from accelbench.data.transforms import CROP_SIZE, EVAL_RESIZE, TransformSpec
+from accelbench.training.task import EvalContext, Quality, top1
 
 CANDIDATES = [
     "imagenet",
@@ -450,8 +451,8 @@ def index_imagenet(
 
 # -- the task: ready batches for the trainer -------------------------------------------------------
 class ImageNetTask:
-    """ImageNet as the trainer consumes it: shuffled, augmented training batches and
-    evaluation batches on the device, and the top-1 quality of a model.
+    """ImageNet as the trainer consumes it (the training core's ``Task``): shuffled, augmented
+    training batches and evaluation batches on the device, and top-1 (with top-5) as quality.
 
     Decoding runs in ``settings.workers`` persistent DataLoader workers per split. One epoch is
     ``steps = len(train) // batch_size`` full batches (the remainder is dropped, as with a
@@ -476,7 +477,7 @@ class ImageNetTask:
     ) -> None:
         self.index, self.device, self.settings = index, device, settings
         self.num_classes = index.num_classes
-        self.chance = 100.0 / self.num_classes
+        self.quality = top1(self.num_classes)
         self.dataset_train = len(index.train_paths)
         if self.dataset_train < settings.batch_size:
             raise DataError(
@@ -528,21 +529,10 @@ class ImageNetTask:
     def eval_batches(self) -> Any:
         return iter(self._eval)
 
-    def evaluate(
-        self, model: torch.nn.Module, forward: Any, autocast_ctx_factory: Any
-    ) -> ClassificationQuality:
-        """Top-1 (value) and top-5 on the validation files, model in eval mode (restored)."""
-        was = model.training
-        model.eval()
-        try:
-            q = evaluate_topk(
-                forward,
-                self.eval_batches(),
-                chance=self.chance,
-                autocast_ctx_factory=autocast_ctx_factory,
-            )
-        finally:
-            model.train(was)
+    def evaluate(self, ctx: EvalContext) -> Quality:
+        """Top-1 (value), top-5 and validation loss on the validation files, model in eval
+        mode; the count of corrupt files skipped so far joins the secondary values."""
+        q = evaluate_topk(ctx, self.eval_batches(), self.quality)
         if self.corrupt.count:
             q.secondary["corrupt_skipped"] = float(self.corrupt.count)
         return q
@@ -586,7 +576,7 @@ class SyntheticImageTask:
         if n_train < batch_size:
             raise ValueError(f"n_train ({n_train}) is smaller than one batch ({batch_size})")
         self.num_classes, self.image_size = num_classes, image_size
-        self.chance = 100.0 / num_classes
+        self.quality = top1(num_classes)
         self.steps = n_train // batch_size
         self.n_train = self.steps * batch_size
         self.batch_size = batch_size
@@ -608,7 +598,7 @@ class SyntheticImageTask:
         x, y = self._pool[0]
         yield (x,), y
 
-    def evaluate(self, model: Any, forward: Any, autocast_ctx_factory: Any) -> Any:
+    def evaluate(self, ctx: EvalContext) -> Quality:
         raise RuntimeError(self.NOTE)
 
     def describe(self) -> dict[str, Any]:

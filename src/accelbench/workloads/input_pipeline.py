@@ -6,8 +6,8 @@ throughput (and, during training, in the fraction of step time spent waiting for
 :mod:`accelbench.data.wait`). One case per DataLoader worker count: the same files, transform
 and batch size through :func:`accelbench.data.image_loader.measure_pipeline`, which times
 ``windows`` back-to-back windows of ``batches_per_window`` batches after ``warmup_batches``
-(worker start-up, reported as ``startup_s``). Each window is one images/s sample; the median
-is the headline, with the spread of the windows.
+(worker start-up, reported as ``startup_s``). Each window is one images/s sample (all kept in
+``config.windows``); the median is the headline, with the spread of the windows.
 
 Sources:
 
@@ -234,16 +234,13 @@ class InputPipeline(Workload):
             "to_device": m.to_device,
             "warmup_batches": m.warmup_batches,
             "batches_per_window": m.batches_per_window,
-            "windows": len(m.images_per_s),
+            "windows": [
+                {"seconds": t, "images": n, "images_per_s": r}
+                for t, n, r in zip(m.window_s, m.window_images, m.images_per_s, strict=True)
+            ],
             "high_spread": s.high_spread,
             "corrupt": m.corrupt,
             "what": "decoded, transformed images per second with no model in the loop",
         }
-        trace = [
-            {"window": i + 1, "seconds": t, "images": n, "images_per_s": r}
-            for i, (t, n, r) in enumerate(
-                zip(m.window_s, m.window_images, m.images_per_s, strict=True)
-            )
-        ]
         msg = info.get("note") if info.get("source") == "generated" else None
-        return CaseOutput(metrics=metrics, config=config, trace=trace, message=msg)
+        return CaseOutput(metrics=metrics, config=config, message=msg)
