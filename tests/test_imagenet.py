@@ -597,3 +597,24 @@ def test_input_pipeline_results_are_stored_and_ranked_by_images_per_s(tmp_path: 
     assert "decode throughput only" in (r.message or "")
     assert r.config["data"]["mean_file_bytes"] > 0
     assert primary_metric("input-pipeline").name == "images_per_s"
+
+
+def test_pinning_is_chosen_by_the_device_and_says_why_not() -> None:
+    from accelbench.data.image_loader import pin_choice
+    from accelbench.devices.fake import FakeDevice
+
+    assert pin_choice(torch.device("cpu"))[0] is False
+    assert "host CPU" in (pin_choice(FakeDevice())[1] or "")
+
+    class Accelerator:
+        """A device layer entry for an accelerator that cannot pin."""
+
+        torch_device = torch.device("meta")
+
+        def pinned_memory_support(self) -> tuple[bool, str | None]:
+            return False, "this accelerator has no page-locked host memory"
+
+    assert pin_choice(Accelerator()) == (False, "this accelerator has no page-locked host memory")
+    if not torch.accelerator.is_available():
+        ok, why = pin_choice(torch.device("cuda"))
+        assert not ok and "torch.accelerator" in (why or "")

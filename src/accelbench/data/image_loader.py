@@ -190,16 +190,24 @@ class LoaderSettings:
 
 
 def pin_choice(device: Any) -> tuple[bool, str | None]:
-    """Whether batches for ``device`` (a BaseDevice) go through pinned host memory, and why not.
+    """Whether batches for ``device`` go through pinned host memory, and why not.
 
-    The host CPU needs no pinning (there is no copy); an accelerator pins where its device layer
-    says it can. The fake test device stands in for an accelerator but its tensors live on the
-    CPU, where DataLoader has nothing to pin for.
+    ``device`` is a BaseDevice (its device layer says whether it can pin) or a plain
+    ``torch.device`` (then: whether ``torch.accelerator`` is that device, which is what
+    DataLoader pins for). The host CPU needs no pinning (there is no copy). The fake test
+    device stands in for an accelerator but its tensors live on the CPU, where DataLoader has
+    nothing to pin for.
     """
-    if device.torch_device.type == "cpu":
+    tdev = getattr(device, "torch_device", device)
+    if tdev.type == "cpu":
         return False, "the batches stay in host memory (the device is the host CPU): no copy"
-    ok, why = device.pinned_memory_support()
-    return ok, why
+    support = getattr(device, "pinned_memory_support", None)
+    if support is not None:
+        return support()
+    acc = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    if acc is None or acc.type != tdev.type:
+        return False, f"DataLoader pins only for torch.accelerator ({acc}), not {tdev.type}"
+    return True, None
 
 
 def make_loader(
