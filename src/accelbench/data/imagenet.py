@@ -66,7 +66,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from accelbench.data.common import ENV_DATA_DIR, DataError, DataNotFound, FileTree
+from accelbench.data.common import (
+    DataError,
+    DataNotFound,
+    FileTree,
+    fetch_hint,
+    resolve_data_dir,
+    search_dirs,
+)
 from accelbench.data.image_loader import (
     IMAGE_SUFFIXES,
     CorruptLog,
@@ -93,10 +100,10 @@ GROUND_TRUTH = "data/ILSVRC2012_validation_ground_truth.txt"
 META = "data/meta.mat"
 KAGGLE_VAL = "LOC_val_solution.csv"
 VAL_NAME = re.compile(r"^ILSVRC2012_val_(\d{8})\.jpe?g$", re.IGNORECASE)
-WHERE_TO_GET = (
-    "ImageNet needs a login: download ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar and "
-    "ILSVRC2012_devkit_t12.tar.gz from https://image-net.org/download-images.php (or Kaggle's "
-    "imagenet-object-localization-challenge) and unpack the training set to train/<wnid>/*.JPEG"
+READS = (
+    "This loader reads the unpacked images: train/<wnid>/*.JPEG (the training tar holds one tar "
+    "per class) and val/ as <wnid>/ folders or flat with the devkit or Kaggle's "
+    "LOC_val_solution.csv"
 )
 ValLayout = Literal["auto", "folders", "devkit", "kaggle"]
 
@@ -138,21 +145,20 @@ def _has_train(p: Path) -> bool:
 
 
 def find_imagenet(data_dir: Path | None) -> Path:
-    """The folder holding ``train/`` (and ``val/``): ``data_dir`` itself or one of
-    :data:`CANDIDATES` under it; else :class:`DataNotFound` naming the paths and where to get
-    the data."""
-    if data_dir is None:
-        raise DataNotFound(
-            f"ImageNet: no data directory given; pass --data-dir DIR (or set {ENV_DATA_DIR}) "
-            f"to the folder holding train/ and val/. {WHERE_TO_GET}"
-        )
-    looked = [data_dir, *(data_dir / c for c in CANDIDATES)]
+    """The folder holding ``train/`` (and ``val/``): the data directory itself or one of
+    :data:`CANDIDATES` in the folders datasets are looked for in (the data directory, then the
+    download folder); else :class:`DataNotFound` naming the paths and how to get the data."""
+    given = resolve_data_dir(data_dir)
+    looked = ([given] if given is not None else []) + [
+        d / c for d in search_dirs(data_dir) for c in CANDIDATES
+    ]
     for p in looked:
         if _has_train(p):
             return p
+    none_given = "no data directory given, and " if given is None else ""
     raise DataNotFound(
-        f"ImageNet not found: no train/ folder in {', '.join(str(p) for p in looked)}. "
-        f"{WHERE_TO_GET}"
+        f"ImageNet not found: {none_given}no train/ folder in "
+        f"{', '.join(str(p) for p in looked)}; {fetch_hint('imagenet')}. {READS}"
     )
 
 

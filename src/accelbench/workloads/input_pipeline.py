@@ -130,7 +130,9 @@ class InputPipeline(Workload):
                 return idx.root, idx.train_paths, idx.train_labels, info
             return idx.root, idx.val_paths, idx.val_labels, info
         if p.source == "cifar10-jpeg":
-            src = find_source(data_dir, ["cifar10-jpeg", "cifar10-jpeg.tar.gz"], "CIFAR-10 JPEG")
+            src = find_source(
+                data_dir, ["cifar10-jpeg", "cifar10-jpeg.tar.gz"], "CIFAR-10 JPEG", name="cifar10"
+            )
             top = extracted(src, resolve_cache_dir(p.cache_dir)) if src.is_file() else src
             base = top / "cifar10-jpeg" if (top / "cifar10-jpeg").is_dir() else top
             split_dir = base / ("train" if p.split == "train" else "test")
