@@ -43,5 +43,6 @@ class TranslationMulti30kParams(TranslationParams):
 @RECIPES.register("transformer-multi30k")
 class TransformerMulti30k(TranslationRecipe):
     kind = "transformer-multi30k"
+    dataset = "multi30k"
     Params = TranslationMulti30kParams
     params: TranslationMulti30kParams
