@@ -97,6 +97,23 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
         "synthetic_max_len": 10,
         "max_epochs": 1,
     },
+    # ResNet-50 itself, at 32x32 so two steps fit the default tier.
+    "resnet50-imagenet": {
+        "data": "synthetic",
+        "synthetic_size": 4,
+        "synthetic_classes": 10,
+        "batch_size": 2,
+        "image_size": 32,
+        "max_epochs": 1,
+    },
+    "resnet50-cifar224": {
+        "data": "synthetic",
+        "synthetic_size": 4,
+        "eval_subset": 2,
+        "batch_size": 2,
+        "image_size": 32,
+        "max_epochs": 1,
+    },
     "cnn-digits": {"max_epochs": 1, "train_subset": 64, "eval_subset": 32, "batch_size": 32},
     "lstm-imdb": {
         "data": "synthetic",
