@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from accelbench.data.cifar10 import CLASSES, MEAN, STD, load_cifar10, synthetic_cifar10
-from accelbench.data.cifar224 import RECIPE, Cifar224Task, upscale, upscale_batches
+from accelbench.data.cifar224 import Cifar224Task, upscale, upscale_batches
 from accelbench.data.topk import evaluate_topk
 from accelbench.training.recipes.resnet56_cifar10 import CifarTask
 from accelbench.training.task import top1
@@ -150,8 +150,3 @@ def test_top1_top5_and_evaluate_in_eval_mode() -> None:
     q = task.evaluate(_ctx(net, always_class_0))
     assert q.value == pytest.approx(100.0 * (data["test_y"] == 0).float().mean().item())
     assert net.training
-
-
-def test_recipe_knobs_are_marked_unmeasured() -> None:
-    assert RECIPE["threshold_top1"] == 90.0 and RECIPE["measured"] is False
-    assert RECIPE["label_smoothing"] == 0.1

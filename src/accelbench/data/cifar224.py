@@ -16,13 +16,8 @@ pipeline cannot be the bottleneck, which the data-wait fraction of a run confirm
 Synthetic mode is the CIFAR task's (``synthetic_cifar10``: random 32x32 images) upscaled the
 same way: throughput only.
 
-**The ``resnet50-cifar224`` recipe knobs** (:data:`RECIPE`; threshold 90% top-1 from the
-study). There is no published recipe for this exact setting (ResNet-50 from scratch on CIFAR-10
-upscaled to 224); the defaults below combine the ImageNet ResNet-50 recipe's model options
-with this project's ResNet-56 CIFAR-10 optimiser and one-cycle schedule (see
-``accelbench.training.recipes.resnet56_cifar10``), and **have not been measured to reach 90%**
-here (no accelerator was available when written: a CPU epoch of ResNet-50 at 224 takes hours).
-Treat the epoch count as an estimate to confirm on the first accelerator run.
+The recipe that trains on it, with its knobs:
+:mod:`accelbench.training.recipes.resnet50_cifar224`.
 """
 
 from __future__ import annotations
@@ -38,32 +33,6 @@ from accelbench.training.task import EvalContext, Quality
 
 Batch = tuple[tuple[Any, ...], torch.Tensor]
 SIZE = 224
-
-RECIPE: dict[str, Any] = {
-    "threshold_top1": 90.0,
-    "threshold_source": "the study (ResNet-50 on CIFAR-10 upscaled to 224x224, top-1 90%)",
-    "model": "ResNet-50 v1.5, num_classes 10, zero-init last BN gamma per block, channels_last",
-    "optimizer": "SGD",
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 5e-4,
-    "weight_decay_on_batchnorm": False,
-    "batch_size": 256,
-    "lr": 0.2,
-    "lr_note": "0.1 per 128 images scaled linearly (Goyal et al. 2017), as resnet56-cifar10",
-    "schedule": "one-cycle: linear warm-up over the first 15% of schedule_epochs, then linear "
-    "decay to 0, per step (as resnet56-cifar10)",
-    "schedule_epochs": 20,
-    "max_epochs": 30,
-    "label_smoothing": 0.1,
-    "train_transform": "random crop 32 from 4-pixel zero padding and horizontal flip at 32x32, "
-    "then bilinear upscale to 224x224, on the device",
-    "eval_transform": "bilinear upscale to 224x224 on the device",
-    "eval_batch_size": 256,
-    "measured": False,
-    "source": "not published for this setting; an estimate to confirm on an accelerator",
-}
-"""Defaults for the ``resnet50-cifar224`` recipe module; see the module docstring."""
 
 
 def upscale(x: torch.Tensor, size: int = SIZE) -> torch.Tensor:

@@ -28,28 +28,8 @@ A subset takes the first ``ceil(k / classes)`` files of each class in file-name 
 the same everywhere. Decoding, augmentation and batching: :mod:`accelbench.data.image_loader`
 and :mod:`accelbench.data.transforms`.
 
-**The ``resnet50-imagenet`` recipe knobs** (for the recipe module; :data:`RECIPE`), from
-NVIDIA's published ResNet-50 v1.5 recipe for PyTorch (github.com/NVIDIA/DeepLearningExamples,
-PyTorch/Classification/ConvNets/resnet50v1.5: README "Default configuration" and
-``training/AMP/DGX1_RN50_AMP_50E.sh``), chosen over the MLPerf v1.0 reference because that one
-uses LARS at global batches of thousands, while NVIDIA's is SGD with momentum and scales down to
-one node:
-
-* SGD, momentum 0.875 (not Nesterov), weight decay 1/32768 = 3.0517578125e-05, none on
-  BatchNorm gamma/beta (NVIDIA: "We do not apply WD on Batch Norm trainable parameters");
-* learning rate 0.256 per 256 images, scaled linearly with the batch (Goyal et al. 2017): 2.048
-  at NVIDIA's 8 x 256 = 2048; batch 256 per device;
-* linear warm-up then cosine decay to 0 per step; warm-up 8 epochs at batch 2048 (NVIDIA's
-  scripts), "for bigger batch sizes (512 and up)"; below 512 it is optional (we keep 2 epochs);
-* label smoothing 0.1; zero-init of the last BatchNorm gamma of each block ("-c fanin" configs
-  initialise as Kaiming, fan-in for the classifier: ours uses Kaiming fan-out for convolutions
-  as torchvision; the difference is not known to matter for the threshold);
-* random-resized crop 224 (8%..100%, 3/4..4/3), flip; evaluation resize 256, centre crop 224;
-* **epochs**: 50 is NVIDIA's configuration "that reaches 75.9% top1": measured 75.81 +/- 0.08
-  (AMP) and 76.04 +/- 0.05 (FP32) at 50 epochs on DGX-2, so AMP at 50 sits just under the
-  threshold; 90 epochs gives 76.9..77.2. ``max_epochs`` 90 with the cosine over 50
-  (``schedule_epochs``) would stop when 75.9% is first reached. The threshold, 75.9% top-1, is
-  MLPerf Training v1.0's for ResNet-50.
+The recipe that trains on it, with its knobs and their sources:
+:mod:`accelbench.training.recipes.resnet50_imagenet`.
 """
 
 from __future__ import annotations
@@ -109,34 +89,6 @@ ValLayout = Literal["auto", "folders", "devkit", "kaggle"]
 
 TRAIN_IMAGES_FULL = 1_281_167
 VAL_IMAGES_FULL = 50_000
-
-RECIPE: dict[str, Any] = {
-    "threshold_top1": 75.9,
-    "threshold_source": "MLPerf Training v1.0, ResNet-50 v1.5 on ImageNet",
-    "model": "ResNet-50 v1.5, zero-init last BN gamma per block, channels_last",
-    "optimizer": "SGD",
-    "momentum": 0.875,
-    "nesterov": False,
-    "weight_decay": 3.0517578125e-05,
-    "weight_decay_on_batchnorm": False,
-    "batch_size": 256,
-    "lr_per_256": 0.256,
-    "lr_scaling": "linear in the batch size (Goyal et al. 2017)",
-    "warmup_epochs": 2,
-    "warmup_epochs_at_batch_2048": 8,
-    "schedule": "linear warm-up then cosine to 0, per step",
-    "schedule_epochs": 50,
-    "max_epochs": 90,
-    "label_smoothing": 0.1,
-    "train_transform": "random-resized crop 224 (0.08..1, 3/4..4/3), horizontal flip",
-    "eval_transform": "resize 256, centre crop 224",
-    "eval_batch_size": 256,
-    "source": "github.com/NVIDIA/DeepLearningExamples PyTorch/Classification/ConvNets/"
-    "resnet50v1.5 (README 'Default configuration'; training/AMP/DGX1_RN50_AMP_50E.sh)",
-    "published_accuracy": "50 epochs: 75.81 +/- 0.08 AMP, 76.04 +/- 0.05 FP32 (DGX-2); "
-    "90 epochs: 76.88..77.23",
-}
-"""Defaults for the ``resnet50-imagenet`` recipe module; see the module docstring."""
 
 
 # -- finding and indexing the files --------------------------------------------------------------
