@@ -86,8 +86,9 @@ def test_imagenet_recipe_trains_and_evaluates_on_real_jpegs(tmp_path: Path) -> N
     """Two steps of ResNet-50 (64x64 crops, so it fits the default tier; a batch that loses
     an image to the corrupt file still has a 2x2 last feature map for BatchNorm) on a tree of real
     JPEGs with flat validation files labelled by the devkit; a corrupt training file is
-    skipped, counted and named in the result."""
-    root = write_imagenet(tmp_path / "imagenet", "devkit")
+    skipped, counted and named in the result. --data-dir points at the tree itself, in a folder
+    whose name is none of the usual ones."""
+    root = write_imagenet(tmp_path / "my-ilsvrc", "devkit")
     (root / "train" / WNIDS[0] / f"{WNIDS[0]}_0.JPEG").write_bytes(b"not a jpeg")
     out = _run(
         "resnet50-imagenet",

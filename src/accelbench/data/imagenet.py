@@ -50,7 +50,6 @@ from accelbench.data.common import (
     DataError,
     DataNotFound,
     FileTree,
-    fetch_hint,
     resolve_data_dir,
     search_dirs,
 )
@@ -81,9 +80,8 @@ META = "data/meta.mat"
 KAGGLE_VAL = "LOC_val_solution.csv"
 VAL_NAME = re.compile(r"^ILSVRC2012_val_(\d{8})\.jpe?g$", re.IGNORECASE)
 READS = (
-    "This loader reads the unpacked images: train/<wnid>/*.JPEG (the training tar holds one tar "
-    "per class) and val/ as <wnid>/ folders or flat with the devkit or Kaggle's "
-    "LOC_val_solution.csv"
+    "unpack train/<wnid>/*.JPEG (a tar per class) and val/ (as <wnid>/ folders, or flat with "
+    "the devkit or Kaggle's LOC_val_solution.csv)"
 )
 ValLayout = Literal["auto", "folders", "devkit", "kaggle"]
 
@@ -99,18 +97,23 @@ def _has_train(p: Path) -> bool:
 def find_imagenet(data_dir: Path | None) -> Path:
     """The folder holding ``train/`` (and ``val/``): the data directory itself or one of
     :data:`CANDIDATES` in the folders datasets are looked for in (the data directory, then the
-    download folder); else :class:`DataNotFound` naming the paths and how to get the data."""
+    download folder); else :class:`DataNotFound` saying how to get the data and where it looked.
+
+    The message leads with what to do (a stored result keeps its first 500 characters) and
+    ends with the paths looked at."""
     given = resolve_data_dir(data_dir)
-    looked = ([given] if given is not None else []) + [
-        d / c for d in search_dirs(data_dir) for c in CANDIDATES
-    ]
+    dirs = search_dirs(data_dir)
+    looked = ([given] if given is not None else []) + [d / c for d in dirs for c in CANDIDATES]
     for p in looked:
         if _has_train(p):
             return p
-    none_given = "no data directory given, and " if given is None else ""
+    where = (f"{given} itself, and " if given is not None else "no --data-dir given; ") + (
+        f"{{{','.join(CANDIDATES[:3])},...}} under {' and '.join(str(d) for d in dirs)}"
+    )
     raise DataNotFound(
-        f"ImageNet not found: {none_given}no train/ folder in "
-        f"{', '.join(str(p) for p in looked)}; {fetch_hint('imagenet')}. {READS}"
+        f"ImageNet not found: it needs a login, see `accelbench data list` "
+        f"(https://image-net.org/download-images.php); {READS}; pass --data-dir DIR and check "
+        f"it with `accelbench data verify imagenet`. Looked for train/ in {where}"
     )
 
 
