@@ -28,6 +28,7 @@ PRIMARY: dict[str, PrimaryMetric] = {
     "collective": PrimaryMetric("busbw_gbs", "GB/s"),
     # the world's throughput at one world size (a collective's inner rate is GB/s)
     "scaling": PrimaryMetric("throughput", "samples/s"),
+    "input-pipeline": PrimaryMetric("images_per_s", "images/s"),
 }
 # Kinds not in the table are tried in this order: the first metric a result has is its rate.
 FALLBACKS = (
