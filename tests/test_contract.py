@@ -74,6 +74,12 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
         "batch_size": 4,
         "max_epochs": 1,
     },
+    "collective": {"ops": ["all_reduce"], "sizes": [8]},
+    # one torchrun launch of one worker: the cheapest real scaling case
+    "scaling": {
+        "workload": {"kind": "gemm", "params": {"sizes": [8], "dtypes": ["float32"]}},
+        "world_sizes": [1],
+    },
     "deepfm-criteo": {
         "data": "synthetic",
         "synthetic_size": 16,

@@ -289,6 +289,7 @@ def _result(
         environment=env,
         started_at=started,
         finished_at=datetime.now(timezone.utc),
+        distributed=out.distributed,
     )
 
 

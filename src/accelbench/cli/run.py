@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -26,8 +26,14 @@ from accelbench.cli.app import (
     print_json,
 )
 from accelbench.cli.progress import RichReporter
+from accelbench.errors import UserError
 from accelbench.names import describe_case
-from accelbench.results.schema import Status
+from accelbench.parallel.launch import Launch
+from accelbench.parallel.settings import DEFAULT_COLLECTIVE_TIMEOUT_S, DEFAULT_RDZV_TIMEOUT_S
+from accelbench.results.schema import Result, Status
+
+if TYPE_CHECKING:
+    from accelbench.api.runner import RunReport
 
 
 @app.command()
@@ -61,6 +67,44 @@ def run(
             help="folder holding real datasets (cifar10-jpeg.tar.gz, aclImdb.tar.gz, ...)",
         ),
     ] = None,
+    nproc_per_node: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc-per-node",
+            help="run data-parallel under torchrun with this many processes on this node, one "
+            "per device (gloo on CPU, NCCL on CUDA, HCCL on Ascend)",
+        ),
+    ] = None,
+    nnodes: Annotated[
+        int, typer.Option("--nnodes", help="nodes in the job (each runs the same command)")
+    ] = 1,
+    node_rank: Annotated[
+        int,
+        typer.Option(
+            "--node-rank", help="this node's rank; the node with 0 stores the results in --db"
+        ),
+    ] = 0,
+    rdzv_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--rdzv-endpoint",
+            help="HOST:PORT of the c10d rendezvous, the same on every node (needed with --nnodes)",
+        ),
+    ] = None,
+    rdzv_timeout: Annotated[
+        float,
+        typer.Option("--rdzv-timeout", help="seconds to wait for every node to join"),
+    ] = DEFAULT_RDZV_TIMEOUT_S,
+    collective_timeout: Annotated[
+        float,
+        typer.Option(
+            "--collective-timeout",
+            help="seconds any collective may wait for the other ranks before the case fails",
+        ),
+    ] = DEFAULT_COLLECTIVE_TIMEOUT_S,
+    dist_worker: Annotated[
+        Path | None, typer.Option("--dist-worker", hidden=True, help="internal: torchrun worker")
+    ] = None,
     offline: Annotated[
         bool,
         typer.Option(
@@ -70,9 +114,41 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Run a suite on a device; every case is stored in the database as it completes."""
+    """Run a suite on a device; every case is stored in the database as it completes.
+
+    With --nproc-per-node N the suite runs data-parallel under torchrun: N processes on this
+    node (and --nnodes M nodes meeting at --rdzv-endpoint), one result per case holding every
+    rank's record, stored by the node with --node-rank 0.
+    """
     from accelbench.api import load_suite, run_suite
 
+    if dist_worker is not None:
+        from accelbench.api.distributed import worker_main
+
+        raise typer.Exit(worker_main(dist_worker, RichReporter(err)))
+    if nproc_per_node is not None:
+        _run_distributed(
+            suite,
+            _launch(
+                nproc_per_node, nnodes, node_rank, rdzv_endpoint, rdzv_timeout, collective_timeout
+            ),
+            device=device_spec(device),
+            db=db,
+            threads=threads,
+            resume=resume,
+            peaks=peaks,
+            power=power,
+            power_rate=power_rate,
+            as_json=as_json,
+            data_dir=data_dir,
+            offline=offline,
+        )
+        return
+    if nnodes != 1 or node_rank != 0 or rdzv_endpoint is not None:
+        raise UserError(
+            "--nnodes, --node-rank and --rdzv-endpoint start a data-parallel run: give "
+            "--nproc-per-node N too"
+        )
     s = load_suite(suite)
     reporter = RichReporter(err)
     report = run_suite(
@@ -88,6 +164,90 @@ def run(
         data_dir=data_dir,
         offline=offline,
     )
+    _print_run(report, as_json)
+
+
+def _launch(
+    nproc: int,
+    nnodes: int,
+    node_rank: int,
+    endpoint: str | None,
+    rdzv_timeout: float,
+    collective_timeout: float,
+) -> Launch:
+    """The launch options, each bad value one line naming its option."""
+    from pydantic import ValidationError
+
+    for opt, value, ok, expected in (
+        ("--nproc-per-node", nproc, 1 <= nproc <= 1024, "an integer from 1 to 1024"),
+        ("--nnodes", nnodes, 1 <= nnodes <= 4096, "an integer from 1 to 4096"),
+        ("--node-rank", node_rank, node_rank >= 0, "0 or more"),
+        ("--rdzv-timeout", rdzv_timeout, rdzv_timeout > 0, "a positive number of seconds"),
+        (
+            "--collective-timeout",
+            collective_timeout,
+            collective_timeout > 0,
+            "a positive number of seconds",
+        ),
+    ):
+        if not ok:
+            raise UserError(f"{opt} {value}: expected {expected}")
+    try:
+        return Launch(
+            nproc_per_node=nproc,
+            nnodes=nnodes,
+            node_rank=node_rank,
+            rdzv_endpoint=endpoint,
+            rdzv_timeout_s=rdzv_timeout,
+            collective_timeout_s=collective_timeout,
+        )
+    except ValidationError as exc:
+        raise UserError(f"--rdzv-endpoint {endpoint}: expected HOST:PORT") from exc
+
+
+def _run_distributed(
+    suite: str,
+    launch: Launch,
+    *,
+    device: str,
+    db: Path,
+    threads: int | None,
+    resume: bool,
+    peaks: Path | None,
+    power: bool,
+    power_rate: float,
+    as_json: bool,
+    data_dir: Path | None,
+    offline: bool,
+) -> None:
+    from accelbench.api.distributed import launch_suite
+
+    report = launch_suite(
+        suite,
+        launch,
+        device=device,
+        db=db,
+        threads=threads,
+        resume=resume,
+        peaks=load_peaks(peaks),
+        power=power,
+        power_rate_hz=check_power_rate(power_rate),
+        data_dir=data_dir,
+        offline=offline,
+    )
+    if report.owner_here and (report.run_id is not None or report.failure is None):
+        _print_run(report, as_json, exit_on_interrupt=report.failure is None)
+    elif report.failure is None:
+        out.print(
+            f"node {launch.node_rank}: its {launch.nproc_per_node} rank(s) finished; the results "
+            "are stored by the node launched with --node-rank 0"
+        )
+    if report.failure is not None:
+        err.print(f"error: {report.failure}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _print_run(report: RunReport, as_json: bool, exit_on_interrupt: bool = True) -> None:
     rows = run_summary(report.results)
     groups = [g for g in repeat_groups(report.results) if g.runs > 1]
     if as_json:
@@ -139,6 +299,7 @@ def run(
             )
         out.print(t)
         _print_repeats(groups)
+        _print_scaling(report.results)
         noisy = sum(r["high_spread"] for r in rows)
         unconverged = sum(r["not_converged"] for r in rows)
         if noisy or unconverged:
@@ -154,12 +315,38 @@ def run(
                 else ""
             )
         )
-    if report.interrupted:
+    if report.interrupted and exit_on_interrupt:
         err.print(
             f"interrupted: {len(report.results)} results of this run are stored; "
             f"run the same command again to resume"
         )
         raise typer.Exit(130)
+
+
+def _print_scaling(results: list[Result]) -> None:
+    """Where a run holds the same work at several world sizes: speed-up and efficiency."""
+    from accelbench.analysis.scaling import scaling_series
+
+    for series in scaling_series(results):
+        if len(series.points) < 2:
+            continue
+        t = Table(
+            "world size",
+            "throughput",
+            "speed-up",
+            "efficiency",
+            "time to threshold (s)",
+            title=f"scaling: {series.label}",
+        )
+        for p in series.points:
+            t.add_row(
+                str(p.world_size),
+                f"{p.throughput:.1f} {series.unit}" if p.throughput is not None else "-",
+                f"{p.speedup:.2f}x" if p.speedup is not None else "-",
+                f"{p.efficiency:.0%}" if p.efficiency is not None else "-",
+                f"{p.time_to_threshold_s:.1f}" if p.time_to_threshold_s is not None else "-",
+            )
+        out.print(t)
 
 
 def _print_repeats(groups: list[RepeatGroup]) -> None:

@@ -621,6 +621,11 @@ class TranslationTask:
         """Real target tokens of one batch (a device sync: prefer ``tokens_per_epoch``)."""
         return int((batch[1] != PAD).sum())
 
+    def loss_units(self, batch: Batch) -> torch.Tensor:
+        """What the loss averages over: real target tokens (on the device, no sync). A
+        data-parallel rank weights its loss by its share of them (training/ddp.py)."""
+        return (batch[1] != PAD).sum()
+
     def eval_batches(self) -> TranslationBatches:
         if self._eval is None:
             self._eval = TranslationBatches(

@@ -9,6 +9,7 @@ valid on every platform, and lets the fake device stand in for hardware we do no
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -368,6 +369,29 @@ class BaseDevice:
 
         raise Unsupported(f"graph capture is not available on {self.kind}")
 
+    # -- data-parallel runs --------------------------------------------------------------------
+    visible_devices_env: ClassVar[str | None] = None
+    """The environment variable that selects which devices of this kind a process sees
+    (``CUDA_VISIBLE_DEVICES``, ``ASCEND_RT_VISIBLE_DEVICES``); torch numbers the visible ones
+    from 0, so a local rank's index counts within them."""
+
+    def dist_backend(self) -> str:
+        """The ``torch.distributed`` backend (collective library) for this device kind: the
+        platform's own where it has one (NCCL, HCCL, XCCL), else gloo. Raises Unsupported where
+        torch has no backend that can move this device's tensors."""
+        return "gloo"
+
+    @classmethod
+    def local_rank_index(cls, local_rank: int) -> int:
+        """The device index that local rank ``local_rank`` of a node uses: one device per rank
+        where the node has several (the visible ones, in order), the one device otherwise (all
+        CPU ranks share the host). Raises DeviceError when there are fewer devices than ranks."""
+        return 0
+
+    def make_current(self) -> None:
+        """Make this device the process's current one (streams, events and the collective
+        library's communicator belong to it); a no-op where there is only one."""
+
     # -- host memory ---------------------------------------------------------------------------
     def pinned_memory_support(self) -> tuple[bool, str | None]:
         """Whether host buffers can be page-locked for this device, and why not.
@@ -444,6 +468,28 @@ class TorchAcceleratorDevice(BaseDevice):
         current = select(self.index) if select is not None else contextlib.nullcontext()
         with current, super().case_scope():
             yield
+
+    @classmethod
+    def local_rank_index(cls, local_rank: int) -> int:
+        from accelbench.errors import DeviceError
+
+        probe = cls.probe()
+        if not probe.available:
+            raise DeviceError(f"--device {cls.kind}: not available here ({probe.reason})")
+        if local_rank >= probe.count:
+            env = cls.visible_devices_env
+            shown = f" ({env}={os.environ[env]})" if env and env in os.environ else ""
+            raise DeviceError(
+                f"--nproc-per-node: local rank {local_rank} needs a {cls.kind} device of its own, "
+                f"but this node shows {probe.count}{shown}; start at most {probe.count} "
+                "processes per node"
+            )
+        return local_rank
+
+    def make_current(self) -> None:
+        select = getattr(self.module(), "set_device", None)
+        if select is not None:
+            select(self.index)
 
     def reset_peak_memory(self) -> None:
         self.module().reset_peak_memory_stats(self.index)

@@ -44,6 +44,11 @@ class CudaDevice(TorchAcceleratorDevice):
     packages = ("nvidia-ml-py", "pytorch-triton-rocm")
     platform_modules = ("torch.cuda",)
     oom_markers = ("cuda out of memory", "hip out of memory", "out of memory")
+    visible_devices_env = "CUDA_VISIBLE_DEVICES"
+
+    def dist_backend(self) -> str:
+        # ROCm builds of torch answer "nccl" with RCCL, AMD's implementation of the same API.
+        return "nccl"
 
     @property
     def is_rocm(self) -> bool:

@@ -18,6 +18,14 @@ class MpsDevice(TorchAcceleratorDevice):
     module_name = "mps"
     oom_markers = ("mps backend out of memory", "out of memory")
 
+    def dist_backend(self) -> str:
+        from accelbench.errors import Unsupported
+
+        raise Unsupported(
+            "torch.distributed has no backend for MPS tensors (gloo moves CPU tensors only); "
+            "an Apple GPU is one device, so there is nothing to scale across"
+        )
+
     @classmethod
     def probe(cls) -> Probe:
         if not torch.backends.mps.is_available():

@@ -73,6 +73,10 @@ class NpuDevice(TorchAcceleratorDevice):
     vendor = "Huawei"
     module_name = "npu"
     oom_markers = ("npu out of memory", "out of memory")
+    visible_devices_env = "ASCEND_RT_VISIBLE_DEVICES"
+
+    def dist_backend(self) -> str:
+        return "hccl"  # Huawei's collective library, registered with torch by torch_npu
 
     @classmethod
     def probe(cls) -> Probe:

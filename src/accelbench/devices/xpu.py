@@ -17,6 +17,26 @@ class XpuDevice(TorchAcceleratorDevice):
     vendor = "Intel"
     module_name = "xpu"
     oom_markers = ("xpu out of memory", "ur_result_error_out_of_device_memory", "out of memory")
+    visible_devices_env = "ZE_AFFINITY_MASK"
+
+    def dist_backend(self) -> str:
+        """XCCL, built into torch 2.8+; before that oneCCL through its bindings (``ccl``)."""
+        import importlib
+
+        import torch.distributed as dist
+
+        from accelbench.errors import Unsupported
+
+        if getattr(dist, "is_xccl_available", lambda: False)():
+            return "xccl"
+        try:
+            importlib.import_module("oneccl_bindings_for_pytorch")
+            return "ccl"
+        except ImportError:
+            raise Unsupported(
+                "this torch has no XCCL backend and oneccl_bindings_for_pytorch is not "
+                "installed: no collective library for XPU tensors"
+            ) from None
 
     def driver_version(self) -> tuple[str | None, str | None]:
         try:

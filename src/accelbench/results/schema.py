@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench.timing.stats import Summary
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class Status(str, Enum):
@@ -195,6 +195,58 @@ class References(BaseModel):
     )
 
 
+class RankEpoch(BaseModel):
+    """One epoch of a training run as one rank saw it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epoch: int = Field(ge=1)
+    train_s: float = Field(description="this rank's training time for the epoch")
+    samples: int = Field(description="samples this rank trained on")
+    data_wait_s: float | None = None
+
+
+class RankRecord(BaseModel):
+    """What one rank of a data-parallel run measured, gathered to the owner."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rank: int = Field(ge=0)
+    local_rank: int = Field(ge=0)
+    node_rank: int = Field(ge=0, description="the --node-rank its launcher was given")
+    host: str
+    device: str = Field(description="the device spec this rank ran on, e.g. 'cuda:3'")
+    device_name: str
+    status: Status
+    message: str | None = None
+    wall_s: float = Field(description="this rank's time in the case")
+    metrics: dict[str, Metric] = Field(
+        default_factory=dict, description="this rank's own timings and throughput"
+    )
+    samples: list[float] = Field(default_factory=list, description="this rank's raw timings")
+    summary: Summary | None = None
+    epochs: list[RankEpoch] = Field(default_factory=list)
+    environment: Environment
+
+
+class Distributed(BaseModel):
+    """How a data-parallel result was produced, and every rank's part in it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    world_size: int = Field(ge=1)
+    nnodes: int = Field(ge=1)
+    nproc_per_node: int = Field(ge=1)
+    backend: str = Field(description="collective library: nccl, hccl, xccl, gloo, ...")
+    launcher: str = Field(description="'torchrun'")
+    owner_rank: int = Field(ge=0, description="the rank that stored the result")
+    collective_timeout_s: float
+    scaling: str | None = Field(
+        default=None, description="training: 'strong' (fixed global batch) or 'weak'"
+    )
+    ranks: list[RankRecord] = Field(default_factory=list, description="one record per rank")
+
+
 class Result(BaseModel):
     """One benchmark case's outcome. Immutable once created."""
 
@@ -234,6 +286,11 @@ class Result(BaseModel):
     environment: Environment
     started_at: datetime
     finished_at: datetime
+    distributed: Distributed | None = Field(
+        default=None,
+        description="data-parallel runs: the world it ran in and each rank's record; None for "
+        "a single process",
+    )
 
     @model_validator(mode="after")
     def _derive_ids(self) -> Result:
@@ -365,8 +422,14 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "trace": rows, "schema_version": 4}
 
 
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    # v5 added ``distributed`` (the world and per-rank records of data-parallel runs); every
+    # earlier record came from a single process.
+    return {**data, "distributed": data.get("distributed"), "schema_version": 5}
+
+
 # RECORD_UPGRADES[i] turns a version i+1 record into version i+2.
-RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4]
+RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5]
 
 
 def result_json_schema() -> dict[str, Any]:

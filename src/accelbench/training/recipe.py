@@ -13,6 +13,17 @@ summarises them.
 A run that ends at ``max_epochs`` without reaching the threshold is status ``ok`` (the
 measurement itself succeeded) with ``config.reached_threshold = false``, a message saying so,
 and time/energy to threshold unavailable with that reason.
+
+Data-parallel runs (one rank of a torchrun job, ``ctx.world``) train under
+DistributedDataParallel with one of two scalings, a param (``scaling``):
+
+* ``strong`` (the default): the global batch is the recipe's ``batch_size``, split over the
+  ranks; every hyper-parameter is the single-process recipe's, so time to threshold is
+  comparable across world sizes.
+* ``weak``: each rank keeps ``batch_size``, so the global batch grows N-fold, and the recipe's
+  :attr:`Recipe.lr_scaling` rule says how the learning rate follows it (``linear``: Goyal et
+  al. 2017, for SGD; ``sqrt``: Malladi et al. 2022, for Adam). Warm-up keeps its length in
+  epochs, so it spans N times fewer steps (Goyal et al. keep 5 epochs whatever the batch).
 """
 
 from __future__ import annotations
@@ -91,6 +102,12 @@ class TrainParams(BaseModel):
     cache_dir: str | None = Field(
         default=None, description="decoded-data cache; default ~/.cache/accelbench"
     )
+    scaling: Literal["strong", "weak"] = Field(
+        default="strong",
+        description="data-parallel runs: strong keeps the global batch (batch_size split over "
+        "the ranks), weak keeps batch_size per rank and scales the learning rate by the "
+        "recipe's rule",
+    )
 
 
 @dataclass
@@ -130,6 +147,12 @@ class Recipe(Workload):
     summary: ClassVar[dict[str, Any]] = {}
     """The recipe's fixed choices (model, optimiser, schedule, augmentation, source), stored
     with every result beside the params."""
+    batch_unit: ClassVar[Literal["samples", "tokens"]] = "samples"
+    """What ``batch_size`` counts: samples, or tokens of a token-count batch (whose rows are
+    what the ranks split)."""
+    lr_scaling: ClassVar[Literal["linear", "sqrt", "none"]] = "linear"
+    """How the learning rate follows a k-fold global batch under weak scaling: x k (SGD, Goyal
+    et al. 2017), x sqrt(k) (Adam, Malladi et al. 2022), or unchanged."""
     dataset: ClassVar[str | None] = None
     """Its registry dataset (:mod:`accelbench.data.registry`): fetched on first use, before
     the clock starts, when missing and the run is not offline."""
@@ -149,6 +172,8 @@ class Recipe(Workload):
                             case["loss_scale"] = ls
                         if bn is not None:
                             case["batchnorm"] = bn
+                        if p.scaling == "weak":  # strong is the default identity
+                            case["scaling"] = "weak"
                         # Run 0 keeps the identity cases had before repeats existed, so a
                         # store measured then resumes; later runs add their index.
                         out.extend([case] + [{**case, "run": i} for i in range(1, p.repeats)])
@@ -156,12 +181,61 @@ class Recipe(Workload):
 
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
-        extra = "".join(f" {k}={case[k]}" for k in ("loss_scale", "batchnorm") if k in case)
+        extra = "".join(
+            f" {k}={case[k]}" for k in ("loss_scale", "batchnorm", "scaling") if k in case
+        )
         run = f" run {case['run']}" if "run" in case else ""
         return f"{cls.kind} {case['precision']} {case['execution']}{extra}{run}"
 
     def build(self, setup: RunSetup) -> Build:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def for_world(self, world_size: int) -> tuple[Recipe, dict[str, Any]]:
+        """This recipe as it runs on ``world_size`` ranks, and what that changed.
+
+        Strong scaling changes nothing (the global batch is split; it must hold at least one
+        sample per rank). Weak scaling multiplies the batch by the world size and the learning
+        rate by :attr:`lr_scaling`'s factor; a warm-up given in steps (``warmup_steps``) is
+        divided by the world size, so it keeps its length in epochs (a warm-up given as a
+        fraction of the run keeps it by itself)."""
+        from accelbench.errors import UserError
+
+        p = self.params
+        if p.scaling == "strong" or world_size == 1:
+            if self.batch_unit == "samples" and p.batch_size < world_size:
+                raise UserError(
+                    f"batch_size {p.batch_size} cannot be split over {world_size} ranks under "
+                    "strong scaling; use a global batch of at least one sample per rank"
+                )
+            per_rank = p.batch_size / world_size
+            return self, {
+                "scaling": p.scaling,
+                "batch_unit": self.batch_unit,
+                "global_batch": p.batch_size,
+                # a token batch's rows are split, so a rank's tokens are only about global / N
+                "per_rank_batch": (per_rank if per_rank % 1 else int(per_rank))
+                if self.batch_unit == "samples"
+                else None,
+                "lr": p.lr,
+                "lr_rule": "unchanged: the global batch is the recipe's",
+            }
+        factor = {"linear": world_size, "sqrt": world_size**0.5, "none": 1}[self.lr_scaling]
+        update: dict[str, Any] = {"batch_size": p.batch_size * world_size, "lr": p.lr * factor}
+        warmup = getattr(p, "warmup_steps", None)
+        if isinstance(warmup, int):
+            update["warmup_steps"] = max(1, round(warmup / world_size))
+        scaled = p.model_copy(update=update)
+        extra = {"warmup_steps": update["warmup_steps"]} if "warmup_steps" in update else {}
+        return type(self)(scaled), {
+            "scaling": "weak",
+            "batch_unit": self.batch_unit,
+            "global_batch": scaled.batch_size,
+            "per_rank_batch": p.batch_size,
+            "lr": scaled.lr,
+            "lr_rule": f"{self.lr_scaling}: lr x {factor:g} for a {world_size}x global batch",
+            "warmup_rule": "warm-up keeps its length in epochs (fewer, larger steps)",
+            **extra,
+        }
 
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
         p = self.params
@@ -173,6 +247,8 @@ class Recipe(Workload):
             batchnorm=case.get("batchnorm", "fp32"),
         )
         seed = p.seed + int(case.get("run", 0))
+        world = ctx.world
+        recipe, dp = self.for_world(world.size if world is not None else 1)
         setup = RunSetup(
             case=case,
             plan=plan,
@@ -187,7 +263,7 @@ class Recipe(Workload):
             offline = True if ctx.offline else None  # None: $ACCELBENCH_OFFLINE decides
             fetched = ensure_dataset(self.dataset, ctx.data_dir, offline=offline)
         torch.manual_seed(seed)
-        b = self.build(setup)
+        b = recipe.build(setup)
         b.data_info.update(fetched)
         spec = TrainSpec(
             load_task=b.load_task,
@@ -203,6 +279,7 @@ class Recipe(Workload):
             label=self.describe(case),
             flops_per_sample=b.flops_per_sample,
             grad_clip=b.grad_clip,
+            world=world,
         )
         with ctx.device.precision("float32"):
             outcome = run_training(spec, ctx.device, ctx.power)
@@ -216,6 +293,8 @@ class Recipe(Workload):
             "subset": {"train": p.train_subset, "eval": p.eval_subset},
             "quality_claim": p.data == "real",
         }
+        if world is not None:
+            config["data_parallel"] = {**config.get("data_parallel", {}), **dp}
         basis = None
         if "model_gflops" in outcome.metrics:
             basis = Basis(

@@ -80,6 +80,9 @@ class EvalContext:
     autocast: Callable[[], contextlib.AbstractContextManager[Any]]
     cast_inputs: Callable[[tuple[Any, ...]], tuple[Any, ...]]
     device: torch.device
+    world: Any = None
+    """Set when this rank evaluates its share of a sharded evaluation (the task declared
+    ``shards_evaluation``): the :class:`~accelbench.parallel.world.World` to reduce over."""
 
 
 @runtime_checkable
@@ -110,10 +113,13 @@ class ClassificationTask:
     """Top-1 accuracy over ``eval_batches()``: the evaluation every classifier shares.
 
     Subclasses set ``quality`` (``top1(classes)``) and implement ``train_batches`` and
-    ``eval_batches``; the validation loss is reported beside the accuracy.
+    ``eval_batches``; the validation loss is reported beside the accuracy. In a data-parallel
+    run the evaluation is sharded: rank r takes evaluation batches r, r+N, ... and the counts
+    are summed over the ranks, so every rank gets the accuracy of the whole validation set.
     """
 
     quality: QualitySpec
+    shards_evaluation = True
 
     def eval_batches(self) -> Iterator[Batch]:
         raise NotImplementedError
@@ -122,12 +128,19 @@ class ClassificationTask:
         correct = torch.zeros((), dtype=torch.int64, device=ctx.device)
         loss = torch.zeros((), dtype=torch.float64, device=ctx.device)
         total = 0
+        world = ctx.world
         with torch.no_grad(), ctx.autocast():
-            for inputs, y in self.eval_batches():
+            for i, (inputs, y) in enumerate(self.eval_batches()):
+                if world is not None and i % world.size != world.rank:
+                    continue
                 out = ctx.forward(*ctx.cast_inputs(inputs)).float()
                 correct += (out.argmax(dim=1) == y).sum()
                 loss += torch.nn.functional.cross_entropy(out, y, reduction="sum").double()
                 total += len(y)
+        if world is not None:
+            sums = torch.stack([correct.double(), loss, torch.full_like(loss, float(total))])
+            world.all_reduce(sums)
+            correct, loss, total = sums[0], sums[1], round(sums[2].item())
         n = max(total, 1)
         return Quality(
             self.quality,

@@ -22,6 +22,19 @@ not the accelerator, is the bottleneck.
 A run ends with status ``diverged`` when the training loss becomes non-finite, every step of an
 epoch overflowed, or the validation metric stays at its trivial level for ``stuck_epochs``
 epochs.
+
+**Data-parallel** (``spec.world`` set: one rank of a torchrun job): the model is wrapped in
+DistributedDataParallel and each rank trains on its slice of every global batch
+(:mod:`accelbench.training.ddp`). Every decision that ends an epoch or the run is taken on
+values all ranks share, so no rank leaves the others waiting in a collective: the epoch's
+loss and samples are summed over the ranks (tokens are the task's count of the global
+batches), its training time is the slowest rank's
+(the epoch is over when the last rank is), the mid-epoch divergence probe is all-reduced, and
+the validation metric is either computed sharded and reduced (tasks with
+``shards_evaluation``) or computed by the owner alone and broadcast. Throughput is therefore the
+world's (global samples over the slowest rank's time); model FLOP/s is per device, as
+utilisation is judged against one device's peak, with the world's total beside it. Each rank's
+own epoch times and sample counts go to its rank record.
 """
 
 from __future__ import annotations
@@ -37,7 +50,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from accelbench.results.schema import EpochRecord, Metric, Status
+from accelbench.results.schema import EpochRecord, Metric, RankEpoch, Status
+from accelbench.training import ddp
 from accelbench.training.precision import PrecisionPlan
 from accelbench.training.task import EvalContext, Quality, Task, samples_in
 
@@ -66,6 +80,9 @@ class TrainSpec:
     """Training FLOPs (forward + backward) per sample, from the FLOPs library; gives the
     achieved model TFLOP/s and, against the peaks, model FLOPs utilisation."""
     grad_clip: float | None = None
+    world: Any = None
+    """The :class:`~accelbench.parallel.world.World` of a data-parallel run (inside its case
+    group); None: one process."""
 
 
 @dataclass
@@ -155,6 +172,8 @@ class _Run:
         self.stuck = 0
         self.best: Quality | None = None
         self.status, self.message = Status.OK, None
+        self.world = spec.world
+        self.rank_epochs: list[RankEpoch] = []
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -165,10 +184,20 @@ class _Run:
         self.model = spec.build_model().to(self.device.torch_device)
         self.params = spec.plan.prepare(self.model)
         self.optimizer, self.lr_at = spec.make_optimizer(self.params, self.task.steps)
-        self.forward: Callable[..., Any] = self.model
+        trained: nn.Module = self.model
+        if self.world is not None:
+            trained = ddp.wrap(self.model, self.world)
+            ddp.reseed_per_rank(self.world)
+        self.forward: Callable[..., Any] = trained
+        # Evaluation runs the bare model: DDP's forward may broadcast buffers, a collective the
+        # other ranks would not join while the owner evaluates alone.
+        self.eval_forward: Callable[..., Any] = self.model
         if spec.compile_mode is not None:
             mode = None if spec.compile_mode == "default" else spec.compile_mode
-            self.forward = torch.compile(self.model, mode=mode)
+            self.forward = torch.compile(trained, mode=mode)
+            self.eval_forward = (
+                self.forward if self.world is None else torch.compile(self.model, mode=mode)
+            )
         self.sync()
         t_model = time.perf_counter()
         self.setup_s = {"data_s": t_data - self.t0, "model_s": t_model - t_data}
@@ -181,13 +210,19 @@ class _Run:
         loss_sum = torch.zeros((), device=dev)
         counted = skipped = steps = samples = 0
         wait = 0.0
-        batches = iter(self.task.train_batches(epoch))
+        world = self.world
+        batches = (
+            iter(ddp.rank_batches(self.task, epoch, world))
+            if world is not None
+            else ((b, None, None, None) for b in self.task.train_batches(epoch))
+        )
         while True:
             w0 = time.perf_counter()
-            batch = next(batches, None)
+            item = next(batches, None)
             wait += time.perf_counter() - w0
-            if batch is None:
+            if item is None:
                 break
+            batch, local, _, weight = item
             inputs, y = batch
             lr = self.lr_at(self.step)
             for g in self.optimizer.param_groups:
@@ -198,43 +233,87 @@ class _Run:
                     p.grad = None
             with plan.autocast():
                 loss = spec.loss_fn(self.forward(*plan.cast_inputs(inputs)), y)
-            overflow = plan.backward_and_step(loss, self.optimizer, clip=spec.grad_clip)
+            scaled = loss if weight is None else loss * weight
+            overflow = plan.backward_and_step(scaled, self.optimizer, clip=spec.grad_clip)
             if overflow:
                 skipped += 1
             else:
-                loss_sum += loss.detach().float()
+                # This rank's share of the global batch's mean loss; summed over the ranks at
+                # the end of the epoch it is the loss a single process would report.
+                share = 1.0 if world is None else (1.0 if weight is None else weight) / world.size
+                loss_sum += loss.detach().float() * share
                 counted += 1
-            samples += samples_in(self.task, batch)
+            if local != 0:  # None (one process) or this rank's samples
+                samples += samples_in(self.task, batch)
             self.step += 1
             steps += 1
             if self.first_step_s is None:
                 self.sync()
                 self.first_step_s = time.perf_counter() - te0
-            if steps % 100 == 0 and not torch.isfinite(loss_sum).item():
+            if steps % 100 == 0 and not self._finite(loss_sum):
                 break  # diverged: no point finishing the epoch
         self.sync()
         train_s = time.perf_counter() - te0
+        if world is not None:
+            self.rank_epochs.append(
+                RankEpoch(epoch=epoch, train_s=train_s, samples=samples, data_wait_s=wait)
+            )
+            loss_sum, samples, train_s, wait = self._world_totals(loss_sum, samples, train_s, wait)
         mean_loss = loss_sum.item() / counted if counted else math.nan
         # Tokens come from the task's host-side count for a whole epoch (counting per batch
-        # would read the device every step).
+        # would read the device every step); a data-parallel task serves the global batches,
+        # so its count is already the world's.
         tokens = getattr(self.task, "tokens_per_epoch", None)
         return _EpochWork(train_s, mean_loss, steps, skipped, samples, tokens, wait)
+
+    def _finite(self, loss_sum: torch.Tensor) -> bool:
+        """Whether the loss so far is finite, on every rank (a decision all ranks share)."""
+        probe = loss_sum.detach().clone()
+        if self.world is not None:
+            self.world.all_reduce(probe)
+        return bool(torch.isfinite(probe).item())
+
+    def _world_totals(
+        self, loss_sum: torch.Tensor, samples: int, train_s: float, wait: float
+    ) -> tuple[torch.Tensor, int, float, float]:
+        """The epoch as the world saw it: loss and samples summed over the ranks; time and
+        data wait of the slowest rank."""
+        world, dev = self.world, self.device.torch_device
+        summed = torch.stack(
+            [
+                loss_sum.detach().double(),
+                torch.tensor(float(samples), dtype=torch.float64, device=dev),
+            ]
+        )
+        world.all_reduce(summed, "sum")
+        slowest = torch.tensor([train_s, wait], dtype=torch.float64, device=dev)
+        world.all_reduce(slowest, "max")
+        s = summed.tolist()
+        t = slowest.tolist()
+        return summed[0].float(), round(s[1]), float(t[0]), float(t[1])
 
     def evaluate(self) -> tuple[Quality | None, float]:
         if not self.spec.evaluate:
             return None, 0.0
         self.model.eval()
         ev0 = time.perf_counter()
-        plan = self.spec.plan
-        quality = self.task.evaluate(
-            EvalContext(
-                model=self.model,
-                forward=self.forward,
-                autocast=plan.autocast,
-                cast_inputs=plan.cast_inputs,
-                device=self.device.torch_device,
-            )
+        plan, world = self.spec.plan, self.world
+        sharded = world is not None and bool(getattr(self.task, "shards_evaluation", False))
+        ctx = EvalContext(
+            model=self.model,
+            forward=self.eval_forward,
+            autocast=plan.autocast,
+            cast_inputs=plan.cast_inputs,
+            device=self.device.torch_device,
+            world=world if sharded else None,
         )
+        if world is None or sharded:
+            if world is not None:
+                ddp.sync_buffers(self.model, world)
+            quality = self.task.evaluate(ctx)
+        else:
+            ddp.sync_buffers(self.model, world)
+            quality = world.broadcast_object(self.task.evaluate(ctx) if world.is_owner else None)
         self.sync()
         return quality, time.perf_counter() - ev0
 
@@ -274,6 +353,8 @@ class _Run:
                 data_wait_s=work.data_wait_s,
             )
         )
+        if self.world is not None and not self.world.is_owner:
+            return  # one log line per epoch: the owner's
         q = "n/a" if quality is None else _fmt(quality)
         _log(
             self.spec.label,
@@ -348,6 +429,20 @@ class _Run:
         }
         if spec.plan.scaler is not None:
             config["loss_scale_history"] = [list(h) for h in spec.plan.scaler.history[:1000]]
+        if self.world is not None:
+            config["data_parallel"] = {
+                "data": "the task slices its own batches"
+                if ddp.shards_itself(self.task)
+                else "each rank trains on its contiguous slice of every global batch",
+                "loss_weight": "by the rank's share of the loss's units (task.loss_units)"
+                if hasattr(self.task, "loss_units")
+                else "by the rank's share of the global batch's samples",
+                "evaluation": "sharded over the ranks and reduced"
+                if getattr(self.task, "shards_evaluation", False)
+                else "on the owner rank only, the value broadcast to the others",
+                "throughput": "global samples over the slowest rank's epoch time",
+            }
+            config["rank_epochs"] = [r.model_dump() for r in self.rank_epochs]
         message = self.message
         if self.status is Status.OK and spec.threshold is not None and self.reached_at is None:
             best = "none" if self.best is None else f"{self.best.value:.4g}"
@@ -514,5 +609,9 @@ def _model_flops(run: _Run, steady: list[float]) -> dict[str, Metric]:
     if sps is None:
         m["model_gflops"] = Metric.missing("GFLOP/s", "no full epoch: no throughput")
     else:
-        m["model_gflops"] = Metric(value=per_sample * sps / 1e9, unit="GFLOP/s")
+        # Per device: utilisation is judged against one device's peak.
+        n = run.world.size if run.world is not None else 1
+        m["model_gflops"] = Metric(value=per_sample * sps / n / 1e9, unit="GFLOP/s")
+        if n > 1:
+            m["model_gflops_total"] = Metric(value=per_sample * sps / 1e9, unit="GFLOP/s")
     return m

@@ -17,9 +17,10 @@ from pydantic import BaseModel, Field, Strict
 
 from accelbench.devices.base import BaseDevice, DeviceInfo
 from accelbench.names import describe_case
+from accelbench.parallel.world import World
 from accelbench.power.session import PowerMonitor
 from accelbench.registry import Registry
-from accelbench.results.schema import Basis, Metric, Result, Status
+from accelbench.results.schema import Basis, Distributed, Metric, Result, Status
 from accelbench.timing.protocol import Measurement
 from accelbench.timing.settings import MeasureSettings
 
@@ -41,6 +42,9 @@ class RunContext:
     """Where real datasets live (``--data-dir``); None: ``$ACCELBENCH_DATA_DIR`` or absent."""
     offline: bool = False
     """Never download a missing dataset (``--offline``); ``$ACCELBENCH_OFFLINE`` also forbids."""
+    world: World | None = None
+    """The data-parallel run this case is one rank of (started by torchrun); None: a single
+    process. Inside a case, ``world.compute`` is the case's collective group."""
 
 
 @dataclass
@@ -55,6 +59,9 @@ class CaseOutput:
     basis: Basis | None = None
     """What the case's rate is judged against (a compute peak, the memory bandwidth); the
     runner looks the references up and derives utilisation and the roofline from them."""
+    distributed: Distributed | None = None
+    """A case that ran a data-parallel job of its own (a ``scaling`` case): that job's world
+    and per-rank records, stored with the result."""
 
 
 class Workload(ABC):

@@ -70,6 +70,8 @@ class TranslationRecipe(Recipe):
     """A Transformer trained on a translation dataset to a BLEU threshold."""
 
     params: TranslationParams
+    lr_scaling = "sqrt"  # Adam: square-root rule (Malladi et al. 2022)
+    batch_unit = "tokens"  # batch_size is the token budget of a batch
     summary: ClassVar[dict[str, Any]] = {
         "model": "Transformer (Vaswani et al. 2017), pre-norm, shared embeddings and output "
         "projection, sinusoidal positions, attention through scaled_dot_product_attention",

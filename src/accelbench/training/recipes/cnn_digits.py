@@ -94,6 +94,7 @@ class CnnDigits(Recipe):
     kind = "cnn-digits"
     Params = DigitsParams
     params: DigitsParams
+    lr_scaling = "sqrt"  # Adam: square-root rule (Malladi et al. 2022)
     summary: ClassVar[dict[str, Any]] = {
         "model": "conv3x3(32) -> conv3x3(64) -> maxpool 2 -> linear 128 -> dropout -> linear 10",
         "optimizer": "Adam",

@@ -104,6 +104,7 @@ class DeepFMCriteo(Recipe):
     kind = "deepfm-criteo"
     Params = DeepFMParams
     params: DeepFMParams
+    lr_scaling = "sqrt"  # Adam: square-root rule (Malladi et al. 2022)
     summary: ClassVar[dict[str, Any]] = {
         "model": "DeepFM (Guo et al. 2017): shared embeddings, FM first and second order, "
         "DNN 400-400-400 ReLU dropout 0.5",

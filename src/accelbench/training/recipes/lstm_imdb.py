@@ -108,6 +108,7 @@ class LstmImdb(Recipe):
     kind = "lstm-imdb"
     Params = LstmParams
     params: LstmParams
+    lr_scaling = "sqrt"  # Adam: square-root rule (Malladi et al. 2022)
     summary: ClassVar[dict[str, Any]] = {
         "model": "embedding -> bidirectional LSTM (packed) -> max-pool over time -> linear",
         "optimizer": "Adam",

@@ -145,6 +145,7 @@ class ResNet56Cifar10(Recipe):
     kind = "resnet56-cifar10"
     Params = ResNetParams
     params: ResNetParams
+    lr_scaling = "linear"  # SGD: linear rule with warm-up (Goyal et al. 2017)
     summary: ClassVar[dict[str, Any]] = {
         "model": "ResNet-56 (He et al. 2016), option-A shortcuts",
         "optimizer": "SGD",
