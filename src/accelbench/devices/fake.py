@@ -2,7 +2,8 @@
 
 It lets the test suite exercise every path that needs hardware we lack: out-of-memory
 mid-sweep (a simulated allocator over a small memory budget), unsupported dtypes, device-event
-timing with known durations, datasheet peaks and graph capture.
+timing with known durations, datasheet peaks and graph capture, cold-cache flushes of a known
+cost on a simulated device clock, and Triton kernels (run by Triton's interpreter).
 """
 
 from __future__ import annotations
