@@ -44,12 +44,13 @@ def test_tile_kernel_compiles_verifies_and_reports_misfits(tmp_path: Path) -> No
         "block_n": [64, 256],
         "block_k": [32],
     }
-    # 256 x 256 x 256 float32 tiles in 4 stages need ~2 MB of shared memory: no GPU has it.
+    # 128 x 128 x 256 float32 tiles in 4 stages want ~1 MB of shared memory: no GPU has it
+    # (the accumulator still fits the registers, so the compiler gets as far as the check).
     huge = {
         "shapes": [[512, 512, 512]],
         "dtypes": ["float32"],
-        "block_m": [256],
-        "block_n": [256],
+        "block_m": [128],
+        "block_n": [128],
         "block_k": [256],
         "num_stages": [4],
         "reference": False,
