@@ -7,6 +7,16 @@ median of the rounds' median times, and the cold/warm ratio per round: median, m
 Interleaving keeps slow drift of the machine from biasing one mode.
 
     .venv/bin/python benchmarks/cache_gemm.py --size 256 --rounds 7 --threads 2
+
+Measured 2026-11-30 on the project's shared 2-core AMD EPYC VM (32 MiB L3 read from sysfs, so
+64 MiB flushed; torch 2.13.0+cpu), contended (load average 20-23 from other jobs). float32
+256x256, 7 rounds of 100 iterations:
+
+- ``--threads 1``: warm 0.46 ms (72.7 GFLOP/s), cold 0.69 ms (48.9 GFLOP/s); cold/warm per
+  round median 1.47 (min 1.43, max 1.61).
+- ``--threads 2``: unusable under that load. Round medians were either ~0.25 ms or 52-64 ms
+  (an OpenMP team waiting for a descheduled thread), in both modes, so cold/warm ranged
+  0.94-268. Re-run it on an idle machine before quoting a two-thread ratio.
 """
 
 from __future__ import annotations

@@ -9,6 +9,20 @@ still timed here, labelled ``fallback``, to show what torch would run: the ``gem
 stores it as unsupported, so no suite result ever carries such a number.
 
     .venv/bin/python benchmarks/lowprec_gemm.py --sizes 1024 2048 --threads 2
+
+Measured 2026-11-30 on the project's shared 2-core AMD EPYC VM (AVX2, no AVX512-VNNI or
+AVX512-BF16; torch 2.13.0+cpu), heavily contended (load average 10-23 from other jobs), so
+the float32 rates are far below the core's and only the order of magnitude is the finding.
+Median rate (min-max, n):
+
+    threads size  int8 GOP/s (fallback)  float32 GFLOP/s (native)  bfloat16 GFLOP/s (fallback)
+    2       1024  0.23 (0.22-0.24, 3)    11.0 (7.4-12.8, 20)       0.23 (0.23-0.23, 3)
+    2       2048  0.17 (0.17-0.17, 3)    13.0 (11.7-14.7, 20)      0.07 (0.07-0.08, 3)
+    1       1024  0.24 (0.23-0.24, 3)    19.6 (14.3-26.5, 20)      0.20 (0.19-0.20, 3)
+    1       2048  -                      15.3 (11.8-19.0, 20)      -
+
+Without VNNI, ``torch._int_mm`` is ATen's scalar loop, 50-80x slower than float32 here, which is
+why the device layer calls int8 unsupported on such a CPU rather than store that loop's rate.
 """
 
 from __future__ import annotations
