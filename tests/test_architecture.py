@@ -143,7 +143,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "accelbench.timing.stats",
     ),
     "records": ("accelbench.results", "accelbench.results.schema"),
-    "counting": ("accelbench.flops", "accelbench.models"),
+    "counting": ("accelbench.flops", "accelbench.models", "accelbench.kernels"),
     "platform": (
         "accelbench.devices",
         "accelbench.power",

@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -181,8 +182,11 @@ def test_smoke_steps_each_recorded_with_status_time_and_budget(smoke) -> None:
         assert row["status"] == expected, (name, row)
         assert float(row["seconds"]) >= 0 and float(row["cpu_s"]) >= 0
         assert int(row["budget_s"]) >= 300  # smoke budgets allow for a loaded test machine
-    # The fake is no accelerator: the hw tier ran and skipped itself, saying why.
-    assert "2 skipped" in steps["hw-tests"]["note"]
+    # The fake is no accelerator: the hw tier ran and skipped every one of its tests (however
+    # many the tier holds), saying why.
+    assert re.search(
+        r"\b(\d+) tests: 0 passed, 0 failed, 0 errors, \1 skipped", steps["hw-tests"]["note"]
+    )
     assert "no accelerator present" in steps["hw-tests"]["note"]
     assert "from 1 wheels in" in steps["setup"]["note"]
     assert "counter 100.0 W, sampled 100.0 W" in steps["energy"]["note"]

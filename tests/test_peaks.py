@@ -87,7 +87,7 @@ def test_peaks_table_names_measured_and_datasheet(tmp_path: Path, capsys) -> Non
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--dtype", "int8"], "--dtype 'int8'"),
+        (["--dtype", "int4"], "--dtype 'int4'"),
         (["--size", "0"], "--size 0"),
         (["--bandwidth-size", "1MB"], "--bandwidth-size"),
         (["--device", "tpu9"], "tpu9"),

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from accelbench.errors import ConfigError
-from accelbench.names import PeakPrecision
+from accelbench.names import PeakPrecision, datasheet_precision
 from accelbench.timing.settings import MeasureSettings
 from accelbench.validation import format_validation_error, read_yaml
 
@@ -67,8 +67,11 @@ class PeakSpec(BaseModel):
         return v
 
     def peak_flops(self, dtype: str) -> float | None:
-        """Peak in FLOP/s for a precision, or None when the table has no figure for it."""
+        """Peak in FLOP/s (OP/s for int8) for a precision, or None when the table has no figure
+        for it; both FP8 formats read the datasheet's one ``float8`` figure."""
         v = self.tflops.get(dtype)
+        if v is None:
+            v = self.tflops.get(datasheet_precision(dtype))
         return None if v is None else v * 1e12
 
     def matches(self, device_name: str) -> bool:

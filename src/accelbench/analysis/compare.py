@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from accelbench.analysis.cache import cache_mode
 from accelbench.analysis.metrics import PrimaryMetric, primary_metric
 from accelbench.results.schema import Result, Status
 
@@ -111,11 +112,12 @@ class Comparison:
         }
 
 
-def newest_per_configuration(results: Iterable[Result]) -> dict[tuple[str, str], Result]:
-    """The newest result of each configuration (kind and case), for sides that hold re-runs."""
-    out: dict[tuple[str, str], Result] = {}
+def newest_per_configuration(results: Iterable[Result]) -> dict[tuple[str, str, str], Result]:
+    """The newest result of each configuration (kind, case and cache mode), for sides that
+    hold re-runs; a warm- and a cold-cache result of one case are two configurations."""
+    out: dict[tuple[str, str, str], Result] = {}
     for r in sorted(results, key=lambda r: r.started_at):
-        out[(r.kind, r.case_key)] = r
+        out[(r.kind, r.case_key, cache_mode(r))] = r
     return out
 
 

@@ -70,6 +70,7 @@ def _compute(metrics: Mapping[str, Metric], refs: References) -> dict[str, Metri
     if b.compute_dtype is None or gflops is None:
         return {}
     achieved = gflops * 1e9
+    rate = metrics[b.compute_metric].unit  # GFLOP/s, or GOP/s for integer work
     out: dict[str, Metric] = {}
     ds = refs.datasheet
     if ds is not None and ds.flops:
@@ -96,10 +97,10 @@ def _compute(metrics: Mapping[str, Metric], refs: References) -> dict[str, Metri
             else refs.unavailable.get("measured_bandwidth")
             or "no measured memory bandwidth (run accelbench peaks)"
         )
-        out["roofline_attainable_gflops"] = Metric.missing("GFLOP/s", why)
+        out["roofline_attainable_gflops"] = Metric.missing(rate, why)
         out["roofline_efficiency"] = Metric.missing("%", why)
     else:
-        out["roofline_attainable_gflops"] = Metric(value=facts.attainable / 1e9, unit="GFLOP/s")
+        out["roofline_attainable_gflops"] = Metric(value=facts.attainable / 1e9, unit=rate)
         out["roofline_efficiency"] = Metric(value=facts.efficiency, unit="%")
     return out
 

@@ -32,7 +32,8 @@ def run_summary(results: list[Result]) -> list[dict[str, Any]]:
                 "cases": len(rs),
                 **counts,
                 "best": best[0] if best else None,
-                "unit": pm.unit,
+                # the best case's own unit: GOP/s when it is integer work
+                "unit": best[1].metrics[pm.name].unit if best else pm.unit,
                 "best_case": (best[1].description or describe_case(best[1].case)) if best else None,
                 "median_cv": cvs[len(cvs) // 2] if cvs else None,
                 "high_spread": sum(bool(r.summary and r.summary.high_spread) for r in ok),

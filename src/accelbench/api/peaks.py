@@ -22,6 +22,7 @@ from accelbench.devices import make_device
 from accelbench.devices.base import DTYPES, BaseDevice, DeviceInfo
 from accelbench.environment import collect_environment
 from accelbench.errors import UserError
+from accelbench.names import rate_unit
 from accelbench.results.schema import Environment, Result, Status, case_key
 from accelbench.results.store import Store
 from accelbench.workloads.bandwidth import parse_size
@@ -81,7 +82,7 @@ def peak_rows(results: list[Result], device_info: Any) -> list[dict[str, Any]]:
             dtype = r.case["dtype"]
             measured = r.metric("peak_gflops") if r.status is Status.OK else None
             sheet = spec.peak_flops(dtype) / 1e9 if spec and spec.peak_flops(dtype) else None
-            what, unit = f"compute {dtype}", "GFLOP/s"
+            what, unit = f"compute {dtype}", rate_unit(dtype)
         elif r.kind == "peak-bandwidth":
             measured = r.metric("peak_gbs") if r.status is Status.OK else None
             sheet = spec.memory_bandwidth_gbs if spec else None

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from pydantic import ValidationError
 
 from accelbench.analysis.derived import derived_metrics
 from accelbench.api.plan import Plan, resolve
@@ -33,6 +34,7 @@ from accelbench.power.metrics import power_metrics
 from accelbench.power.session import DEFAULT_RATE_HZ, PowerMonitor
 from accelbench.results.schema import Basis, Environment, References, Result, Status, case_key
 from accelbench.results.store import Store
+from accelbench.timing.settings import MeasureSettings
 from accelbench.workloads import CaseOutput, RunContext, Workload
 
 
@@ -146,9 +148,19 @@ def _already_done(
         wanted = settings.get((workload, key))
         if wanted is None:
             continue
-        if run_id == resumed_run or (status in FINAL_STATUSES and measure_cfg == wanted):
+        if run_id == resumed_run or (status in FINAL_STATUSES and _same(measure_cfg, wanted)):
             done.setdefault((workload, key), run_id)
     return done
+
+
+def _same(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether stored measurement settings are ``wanted``, with the defaults of settings
+    added since the result was stored filled in (so a new option does not make every stored
+    case look like a different measurement)."""
+    try:
+        return MeasureSettings.model_validate(stored).model_dump() == wanted
+    except ValidationError:
+        return False
 
 
 def _error_message(exc: BaseException) -> str:
@@ -214,7 +226,10 @@ def run_case(
 def _attach_power(out: CaseOutput, ctx: RunContext) -> None:
     """Power fields on every timed ok result: measured, or unavailable with the reason."""
     monitor = ctx.power
-    if monitor is None:
+    skipped = out.measurement.power_unavailable if out.measurement else None
+    if skipped:
+        reason = skipped
+    elif monitor is None:
         reason = "power measurement was off for this run (--no-power)"
     elif not monitor.meters:
         reason = f"no power meter on {ctx.device.spec}: {monitor.reason}"
@@ -269,14 +284,20 @@ def _result(
             "wall_s": m.wall_s,
             "converged": m.converged,
             "stop_reason": m.stop_reason,
+            "cache": m.cache,
         }
+        if m.flush_bytes is not None:
+            config["protocol"].update(flush_bytes=m.flush_bytes, flush_source=m.flush_source)
+    description = workload.describe(case)
+    if measure_cfg.get("cache") == "cold":  # the same case measured warm reads differently
+        description += " cold cache"
     return Result(
         run_id=run_id,
         suite=suite.name,
         workload=wl_name,
         kind=workload.kind,
         case=case,
-        description=workload.describe(case),
+        description=description,
         config=config,
         device=device.spec,
         status=out.status,

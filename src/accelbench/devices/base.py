@@ -18,17 +18,21 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from accelbench.config import PeakSpec
-from accelbench.names import PRECISIONS
+from accelbench.names import LOW_PRECISIONS, PRECISIONS
 from accelbench.registry import Registry
 
 # The torch storage dtype of each precision accelbench measures (names: accelbench.names).
-# ``tfloat32`` is float32 storage with TF32 tensor-core math (CUDA).
+# ``tfloat32`` is float32 storage with TF32 tensor-core math (CUDA). ``float8_e5m2`` is the
+# storage of a GEMM's A operand; its B operand is e4m3 (see accelbench.names.LowPrecision).
 _STORAGE = {
     "float32": torch.float32,
     "tfloat32": torch.float32,
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
     "float64": torch.float64,
+    "int8": torch.int8,
+    "float8_e4m3fn": torch.float8_e4m3fn,
+    "float8_e5m2": torch.float8_e5m2,
 }
 DTYPES: dict[str, torch.dtype] = {name: _STORAGE[name] for name in PRECISIONS}
 
@@ -41,6 +45,41 @@ _OOM_TYPES: tuple[type[BaseException], ...] = tuple(
 def torch_dtype(name: str) -> torch.dtype:
     """The storage dtype for a precision name."""
     return DTYPES[name]
+
+
+class CacheFlush:
+    """Evicts a last-level cache by writing a buffer twice its size, for cold-cache timing.
+
+    The write is a read-modify-write (``add_``), not a fill: a large ``memset`` on a CPU uses
+    non-temporal stores that bypass the cache (glibc switches to them above a fraction of the
+    LLC), so a fill would leave the cache warm. On a GPU the add is one kernel queued on the
+    device's stream, ahead of the timed region's start event, like Triton's ``do_bench``.
+    """
+
+    def __init__(self, device: torch.device, cache_bytes: int, source: str) -> None:
+        self.cache_bytes = cache_bytes
+        self.nbytes = 2 * cache_bytes
+        self.source = source
+        self._buf = torch.zeros(self.nbytes, dtype=torch.uint8, device=device)
+
+    def __call__(self) -> None:
+        self._buf.add_(1)
+
+
+def installed_version(*distributions: str) -> str | None:
+    """The version of the first of ``distributions`` that is installed, or None; asks the
+    package metadata, so an optional compiler such as Triton is not imported to find out."""
+    from importlib import metadata
+
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+TRITON_MISSING = "Triton is not installed (pip install 'accelbench[triton]')"
 
 
 def elements_of(nbytes: int, dtype: torch.dtype) -> int:
@@ -300,7 +339,46 @@ class BaseDevice:
             return False, f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}"
         if dtype == "tfloat32":
             return False, "TF32 math exists only on NVIDIA GPUs of compute capability 8.0 or newer"
+        if dtype in LOW_PRECISIONS:
+            return False, self.low_precision_unsupported(dtype)
         return True, None
+
+    def low_precision_unsupported(self, dtype: str) -> str:
+        """Why ``dtype`` (an 8-bit GEMM format) is not measured here; device kinds that have a
+        kernel for it override :meth:`dtype_support`."""
+        op = "torch._int_mm" if dtype == "int8" else "torch._scaled_mm"
+        return f"accelbench knows no {dtype} GEMM kernel ({op}) on {self.kind}"
+
+    def matmul_shape_rule(self, dtype: str, m: int, n: int, k: int) -> str | None:
+        """Why an (m x k) @ (k x n) product in ``dtype`` cannot run here, or None. The 8-bit
+        GEMM kernels have shape rules the float ones lack; a shape that breaks them is
+        ``unsupported`` with the rule, not an error."""
+        return None
+
+    # -- caches and hand-written kernels ---------------------------------------------------------
+    def last_level_cache(self) -> tuple[int | None, str]:
+        """The size in bytes of the cache a cold-cache measurement must evict, and where the
+        number came from; (None, reason) where the device does not say."""
+        return None, f"{self.kind} does not report its last-level cache size"
+
+    def cache_flush(self) -> CacheFlush:
+        """A callable that evicts the last-level cache (cold-cache timing); Unsupported where
+        the cache size is unknown, since a guessed size could leave the cache warm."""
+        from accelbench.errors import Unsupported
+
+        size, source = self.last_level_cache()
+        if size is None:
+            raise Unsupported(f"cold-cache timing needs the last-level cache size: {source}")
+        return self._make_flush(size, source)
+
+    def _make_flush(self, cache_bytes: int, source: str) -> CacheFlush:
+        return CacheFlush(self.torch_device, cache_bytes, source)
+
+    def triton_backend(self) -> tuple[str | None, str | None]:
+        """How Triton kernels run here: ``"compiled"`` (a GPU or NPU backend) or
+        ``"interpreted"`` (Triton's interpreter on host tensors, the fake device only), or
+        (None, reason)."""
+        return None, f"Triton has no backend for {self.kind}"
 
     def autocast_dtypes(self) -> list[str]:
         return [d for d in ("float16", "bfloat16") if self.dtype_support(d)[0]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -22,6 +23,45 @@ from accelbench.devices.base import DEVICES, BaseDevice, Probe
 # them would describe the fallback, not the hardware.
 _NATIVE_FP16_FLAGS = {"avx512_fp16", "amx_fp16", "fphp", "asimdhp"}
 _NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16", "sve_bf16", "svebf16"}
+# torch._int_mm on the CPU calls oneDNN's int8 GEMM only where ATen's
+# at::cpu::is_avx512_vnni_supported() holds (and mkldnn is enabled); everywhere else, Arm
+# included, it runs a scalar triple loop (aten/src/ATen/native/LinearAlgebra.cpp,
+# _int_mm_out_cpu), which would describe that loop, not the hardware.
+_INT8_GEMM_FLAGS = {"avx512_vnni", "avx512vnni"}
+_SYS_CACHE = Path("/sys/devices/system/cpu")
+
+
+def host_last_level_cache(root: Path = _SYS_CACHE) -> tuple[int | None, str]:
+    """Total bytes of the host's last-level cache from Linux sysfs: the highest cache level's
+    size times its number of instances (one per group of CPUs sharing it, e.g. per CCX).
+
+    sysfs, not py-cpuinfo: py-cpuinfo's ``l3_cache_size`` can be a per-core figure (it reads
+    512 KiB for a 32 MiB L3 on an AMD EPYC VM).
+    """
+    best: dict[int, dict[str, int]] = {}
+    for index in sorted(root.glob("cpu[0-9]*/cache/index[0-9]*")):
+        try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            size = _parse_cache_size((index / "size").read_text())
+            shared = (index / "shared_cpu_list").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction":
+            continue
+        best.setdefault(level, {})[shared] = size
+    if not best:
+        return None, f"no cache description under {root} (not Linux, or sysfs hidden)"
+    level = max(best)
+    instances = best[level]
+    total = sum(instances.values())
+    return total, f"L{level} from sysfs: {len(instances)} x {max(instances.values())} B"
+
+
+def _parse_cache_size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(text.rstrip("KMG")) * scale
 
 
 @lru_cache(maxsize=1)
@@ -105,7 +145,7 @@ class CpuDevice(BaseDevice):
     def peak_memory_unavailable_reason(self) -> str:
         return "the CPU allocator keeps no resettable per-case peak; process RSS is not per case"
 
-    def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
+    def _float_support(self, dtype: str) -> tuple[bool, str | None]:
         ok, why = super().dtype_support(dtype)
         if not ok:
             return ok, why
@@ -121,3 +161,32 @@ class CpuDevice(BaseDevice):
                 "BF16); torch would time a slow conversion fallback"
             )
         return True, None
+
+    def low_precision_unsupported(self, dtype: str) -> str:
+        if dtype == "int8":
+            return (
+                "torch._int_mm uses oneDNN's int8 GEMM only on CPUs with AVX512-VNNI; this CPU "
+                "lacks it, so torch would time a scalar fallback loop"
+            )
+        return (
+            "torch._scaled_mm on a CPU converts FP8 to a wider type before multiplying (CPUs "
+            "torch supports have no FP8 matrix arithmetic), so it would time the conversion"
+        )
+
+    def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
+        if dtype == "int8":
+            if not torch.backends.mkldnn.enabled:
+                return False, "torch._int_mm needs oneDNN (torch.backends.mkldnn) for int8 GEMM"
+            if set(cpu_details()["flags"]) & _INT8_GEMM_FLAGS:
+                return True, None
+        return self._float_support(dtype)
+
+    def last_level_cache(self) -> tuple[int | None, str]:
+        return host_last_level_cache()
+
+    def triton_backend(self) -> tuple[str | None, str | None]:
+        return None, (
+            "Triton compiles for GPUs (NVIDIA, AMD) and, with triton-ascend, Ascend NPUs; on a "
+            "CPU it has only its interpreter, which runs each program in Python and numpy and "
+            "would time the interpreter, not the hardware"
+        )

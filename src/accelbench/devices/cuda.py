@@ -10,7 +10,13 @@ from typing import Any
 
 import torch
 
-from accelbench.devices.base import DEVICES, TorchAcceleratorDevice
+from accelbench.devices.base import (
+    DEVICES,
+    TRITON_MISSING,
+    TorchAcceleratorDevice,
+    installed_version,
+)
+from accelbench.names import LOW_PRECISIONS
 
 
 def _nvml_driver() -> tuple[str | None, str | None]:
@@ -94,7 +100,68 @@ class CudaDevice(TorchAcceleratorDevice):
         p = torch.cuda.get_device_properties(self.index)
         return {"multiprocessors": p.multi_processor_count}
 
+    def _rocm_arch(self) -> str:
+        return str(getattr(torch.cuda.get_device_properties(self.index), "gcnArchName", ""))
+
+    def _low_precision_support(self, dtype: str) -> tuple[bool, str | None]:
+        major, minor = torch.cuda.get_device_capability(self.index)
+        if dtype == "int8":
+            if self.is_rocm or (major, minor) >= (7, 5):
+                return True, None
+            return False, (
+                f"int8 GEMM runs on INT8 tensor cores (compute capability 7.5+, Turing on); this "
+                f"GPU is {major}.{minor}"
+            )
+        if self.is_rocm:
+            arch = self._rocm_arch()
+            # The OCP formats (e4m3fn, e5m2) have matrix cores from gfx950 (MI350) and gfx12
+            # (RDNA4); gfx94x (MI300) multiplies the 'fnuz' variants, a different format.
+            if arch.startswith(("gfx95", "gfx12")):
+                return True, None
+            return False, (
+                f"{arch or 'this GPU'} has no matrix cores for the OCP FP8 formats "
+                "(gfx94x/MI300 multiplies float8_*fnuz, which accelbench does not measure)"
+            )
+        if (major, minor) >= (8, 9):
+            return True, None
+        return False, (
+            f"FP8 tensor cores need compute capability 8.9+ (Ada, Hopper and newer); this GPU is "
+            f"{major}.{minor}"
+        )
+
+    def matmul_shape_rule(self, dtype: str, m: int, n: int, k: int) -> str | None:
+        """torch's own checks, so a shape that breaks them is unsupported with the rule:
+        ``_int_mm`` on CUDA (aten/src/ATen/native/cuda/Blas.cpp, _int_mm_out_cuda) needs
+        m > 16 and k, n multiples of 8; ``_scaled_mm`` needs k and n multiples of 16 (cuBLASLt
+        FP8 alignment)."""
+        if dtype == "int8" and not (m > 16 and k % 8 == 0 and n % 8 == 0):
+            return f"torch._int_mm on CUDA needs m > 16 and k, n multiples of 8 (got {m}x{n}x{k})"
+        if dtype.startswith("float8") and not (k % 16 == 0 and n % 16 == 0):
+            return f"torch._scaled_mm needs k and n multiples of 16 (got {m}x{n}x{k})"
+        return None
+
+    def last_level_cache(self) -> tuple[int | None, str]:
+        try:
+            l2 = int(torch.cuda.get_device_properties(self.index).L2_cache_size)
+        except Exception as exc:  # an older torch without the field, or a driver error
+            return None, f"the device properties give no L2 size: {exc}"
+        if self.is_rocm:
+            # torch reports L2 only; MI300-class GPUs put a 256 MB Infinity Cache (AMD CDNA 3
+            # white paper) behind it, which a flush must also evict.
+            return max(l2, 256 << 20), (
+                f"L2 of {l2} B from the device properties, raised to 256 MiB for an Infinity Cache"
+            )
+        return l2, "L2 from the device properties"
+
+    def triton_backend(self) -> tuple[str | None, str | None]:
+        name = "pytorch-triton-rocm" if self.is_rocm else "triton"
+        if installed_version(name, "triton") is None:
+            return None, TRITON_MISSING
+        return "compiled", None
+
     def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
+        if dtype in LOW_PRECISIONS:
+            return self._low_precision_support(dtype)
         if dtype == "tfloat32":
             if self.is_rocm:
                 return False, "TF32 is an NVIDIA tensor-core mode; not exposed by this ROCm build"

@@ -2,7 +2,8 @@
 
 It lets the test suite exercise every path that needs hardware we lack: out-of-memory
 mid-sweep (a simulated allocator over a small memory budget), unsupported dtypes, device-event
-timing with known durations, datasheet peaks and graph capture.
+timing with known durations, datasheet peaks and graph capture, cold-cache flushes of a known
+cost on a simulated device clock, and Triton kernels (run by Triton's interpreter).
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from accelbench.devices.base import DEVICES, BaseDevice, Probe
+from accelbench.devices.base import (
+    DEVICES,
+    TRITON_MISSING,
+    BaseDevice,
+    CacheFlush,
+    Probe,
+    installed_version,
+)
 from accelbench.devices.specs import PeakSpec
+from accelbench.names import LOW_PRECISIONS
 
 if TYPE_CHECKING:
     from accelbench.power.base import PowerMeter
@@ -79,6 +88,36 @@ class _Allocator(TorchFunctionMode):
         return out
 
 
+class _ClockTimer:
+    """Reads the fake's simulated device clock at start and stop, as device events would."""
+
+    def __init__(self, device: FakeDevice) -> None:
+        self._device = device
+        self._t0 = self._t1 = 0.0
+
+    def start(self) -> None:
+        self._t0 = self._device.clock
+
+    def stop(self) -> None:
+        self._t1 = self._device.clock
+
+    def seconds(self) -> float:
+        return self._t1 - self._t0
+
+
+class _FakeFlush(CacheFlush):
+    """A real (small) cache flush that also costs ``flush_cost_s`` on the simulated clock."""
+
+    def __init__(self, device: FakeDevice, cache_bytes: int) -> None:
+        super().__init__(device.torch_device, cache_bytes, "the fake device's llc_bytes")
+        self._device = device
+
+    def __call__(self) -> None:
+        super().__call__()
+        self._device.flushes += 1
+        self._device.advance(self._device.flush_cost_s)
+
+
 class _ScriptedTimer:
     def __init__(self, source: Iterator[float]) -> None:
         self._source = source
@@ -112,6 +151,9 @@ class FakeDevice(BaseDevice):
         fail_when: Callable[[], BaseException | None] | None = None,
         can_pin: bool = True,
         power_meter: PowerMeter | str | None = None,
+        llc_bytes: int | None = 1 << 20,
+        flush_cost_s: float | None = None,
+        triton: bool = True,
     ) -> None:
         super().__init__(index, [*(peaks_override or []), FAKE_PEAK])
         self._name = name
@@ -128,6 +170,18 @@ class FakeDevice(BaseDevice):
         self._alloc: _Allocator | None = None
         self._last_peak: int | None = None
         self.sync_count = 0
+        self.llc_bytes = llc_bytes
+        """The last-level cache a cold-cache flush evicts (twice this is written); None: the
+        fake does not report one, like a device whose properties lack it."""
+        self.flush_cost_s = flush_cost_s or 0.0
+        self.clock = 0.0
+        """Simulated device time. With ``flush_cost_s``, timers read this clock: each cache
+        flush advances it by ``flush_cost_s`` and timed work by what it calls
+        :meth:`advance` with, so a test knows exactly what every sample must be."""
+        self.flushes = 0
+        self.triton = triton
+        if flush_cost_s is not None:
+            self.timer_kind = "device-events"
 
     @classmethod
     def probe(cls) -> Probe:
@@ -159,14 +213,39 @@ class FakeDevice(BaseDevice):
             raise exc
 
     def new_timer(self) -> Any:
+        if self.flush_cost_s:
+            return _ClockTimer(self)
         if self._durations is None:
             return super().new_timer()
         return _ScriptedTimer(self._durations)
 
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of simulated device time pass (timed work and flushes call this)."""
+        self.clock += seconds
+
     def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
         if dtype not in self.dtypes:
             return False, f"the fake device was configured without {dtype}"
+        if dtype in LOW_PRECISIONS:  # real CPU kernels (torch._int_mm, torch._scaled_mm)
+            return True, None
         return super().dtype_support(dtype)
+
+    def last_level_cache(self) -> tuple[int | None, str]:
+        if self.llc_bytes is None:
+            return None, "the fake device was configured without a cache size"
+        return self.llc_bytes, "the fake device's llc_bytes"
+
+    def _make_flush(self, cache_bytes: int, source: str) -> CacheFlush:
+        return _FakeFlush(self, cache_bytes)
+
+    def triton_backend(self) -> tuple[str | None, str | None]:
+        """Triton's interpreter on the fake's host tensors: the kernel's real code path, run
+        by numpy, so tests exercise it without a GPU."""
+        if not self.triton:
+            return None, "the fake device was configured without Triton"
+        if installed_version("triton") is None:
+            return None, TRITON_MISSING
+        return "interpreted", None
 
     def reset_peak_memory(self) -> None:
         self._last_peak = None

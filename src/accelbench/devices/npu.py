@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from accelbench.devices.base import DEVICES, Probe, TorchAcceleratorDevice
+from accelbench.devices.base import DEVICES, Probe, TorchAcceleratorDevice, installed_version
 
 
 def _import_torch_npu() -> tuple[object | None, str | None]:
@@ -100,6 +100,13 @@ class NpuDevice(TorchAcceleratorDevice):
         if v:
             return v, None
         return None, f"{_DRIVER_VERSION_FILE} is absent or has no Version line"
+
+    def triton_backend(self) -> tuple[str | None, str | None]:
+        """Triton reaches Ascend through the triton-ascend backend (a distribution of its own
+        that provides the ``triton`` package)."""
+        if installed_version("triton-ascend") is None:
+            return None, "Triton on Ascend needs triton-ascend (pip install triton-ascend)"
+        return "compiled", None
 
     def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
         if dtype == "bfloat16" and "910b" not in self.name().lower() and "910_9" not in self.name():

@@ -324,11 +324,23 @@ def linear(
 
 
 def matmul(
-    *, m: int, n: int, k: int, batch: int = 1, elem_bytes: float = 4, input_grad: bool = True
+    *,
+    m: int,
+    n: int,
+    k: int,
+    batch: int = 1,
+    elem_bytes: float = 4,
+    input_grad: bool = True,
+    out_elem_bytes: float | None = None,
 ) -> OpCount:
-    """(batch, m, k) @ (batch, k, n): no parameters; ``input_grad`` covers both operands."""
+    """(batch, m, k) @ (batch, k, n): no parameters; ``input_grad`` covers both operands.
+
+    ``out_elem_bytes`` is the size of C's (and dC's) elements where it differs from the
+    operands': an int8 GEMM writes int32, an FP8 GEMM bfloat16.
+    """
     m, n, k, b = _pos("m", m), _pos("n", n), _pos("k", k), _pos("batch", batch)
     eb, input_grad = _elem_bytes(elem_bytes), _flag("input_grad", input_grad)
+    ob = eb if out_elem_bytes is None else _elem_bytes(out_elem_bytes)
     macs = b * m * n * k
     a_el, b_el, c_el = b * m * k, b * k * n, b * m * n
     return _make(
@@ -336,10 +348,10 @@ def matmul(
         params=0,
         fwd_macs=macs,
         fwd_other=0,
-        fwd_bytes=eb * (a_el + b_el + c_el),
+        fwd_bytes=eb * (a_el + b_el) + ob * c_el,
         bwd_macs=2 * macs if input_grad else 0,  # dA = dC B^T, dB = A^T dC
         bwd_other=0,
-        bwd_bytes=eb * (c_el + a_el + b_el + a_el + b_el) if input_grad else 0,
+        bwd_bytes=ob * c_el + eb * (a_el + b_el + a_el + b_el) if input_grad else 0,
         input_grad=input_grad,
     )
 

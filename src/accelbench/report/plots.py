@@ -23,6 +23,7 @@ from accelbench.analysis.power import PowerRow
 from accelbench.analysis.regression import Regression
 from accelbench.analysis.roofline import Roofline
 from accelbench.analysis.success import SuccessRow
+from accelbench.analysis.tiles import TileStudy, tflops
 from accelbench.analysis.training import TrainingRun
 
 matplotlib.rcParams.update(
@@ -237,6 +238,36 @@ def bandwidth(series: Sequence[BandwidthSeries], title: str) -> Figure:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("bytes per transfer")
     ax.set_ylabel("GB/s (median time)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def tiles(studies: Sequence[TileStudy], title: str) -> Figure:
+    """TFLOP/s of each tile configuration against its tiling's bytes moved, one colour per
+    shape and dtype, with torch.matmul on that shape as a dashed line."""
+    fig, (ax,) = _new(height=3.8)
+    for i, st in enumerate(studies):
+        pts = [
+            (r.metric("tile_bytes_moved"), tflops(r))
+            for r in st.ok
+            if r.metric("tile_bytes_moved") is not None
+        ]
+        colour = f"C{i % 10}"
+        ax.scatter(
+            [b for b, _ in pts],
+            [t for _, t in pts],
+            s=12,
+            marker=MARKERS[i % len(MARKERS)],
+            color=colour,
+            label=st.label,
+        )
+        ref = tflops(st.reference)
+        if ref is not None:
+            ax.axhline(ref, color=colour, linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes moved from global memory by the tiling (analytic)")
+    ax.set_ylabel("TFLOP/s (median time)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return fig

@@ -4,6 +4,11 @@ warm up -> synchronise -> time each iteration (device events where the platform 
 ``perf_counter`` on the CPU) -> synchronise -> keep every sample. Input preparation happens
 before :func:`measure` is called, so it is never inside the timed region. Defaults follow the
 source study: 10 warm-up and 100 timed iterations.
+
+With ``cache: cold``, the device's last-level cache is evicted before each timed iteration
+(:meth:`accelbench.devices.base.BaseDevice.cache_flush`), as Triton's ``do_bench`` does: the
+flush is issued before the iteration's start event (on the same stream, so it finishes before
+the event on a GPU, and before ``perf_counter`` is read on a CPU), so no sample contains it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from accelbench.devices.base import BaseDevice
+from accelbench.devices.base import BaseDevice, CacheFlush
 from accelbench.power.session import PowerMonitor, PowerReading
 from accelbench.timing.settings import MeasureSettings
 from accelbench.timing.stats import Summary, ci95_half_width, summarize
@@ -35,6 +40,14 @@ class Measurement(BaseModel):
         default=None, description="adaptive mode: whether the CI target was reached"
     )
     stop_reason: str
+    cache: str = Field(default="warm", description="'warm' or 'cold' (flushed before each)")
+    flush_bytes: int | None = Field(
+        default=None, description="cold: bytes written per flush (twice the last-level cache)"
+    )
+    flush_source: str | None = Field(default=None, description="cold: where the size came from")
+    power_unavailable: str | None = Field(
+        default=None, description="why no power window was opened, when it was not"
+    )
     power: PowerReading | None = Field(
         default=None,
         description="energy over the timed iterations (topped up with untimed ones when the "
@@ -42,11 +55,21 @@ class Measurement(BaseModel):
     )
 
 
-def _timed(fn: Callable[[], Any], device: BaseDevice, n: int) -> tuple[list[float], float]:
+COLD_POWER = (
+    "cold-cache timing interleaves a cache flush with every timed iteration; the flushes' "
+    "energy cannot be told apart from the work's, so no power window is opened"
+)
+
+
+def _timed(
+    fn: Callable[[], Any], device: BaseDevice, n: int, flush: CacheFlush | None = None
+) -> tuple[list[float], float]:
     timers = [device.new_timer() for _ in range(n)]
     device.synchronize()
     t0 = time.perf_counter()
     for t in timers:
+        if flush is not None:
+            flush()  # queued ahead of the start event: never inside a sample
         t.start()
         fn()
         t.stop()
@@ -68,12 +91,20 @@ def measure(
     and the reading is attached to the measurement.
     """
     s = settings or MeasureSettings()
+    # Made before the warm-up, so the flush buffer's allocation is never timed; Unsupported
+    # where the device does not say how large its last-level cache is.
+    flush = device.cache_flush() if s.cache == "cold" else None
     if s.cuda_graph:
         fn = device.graph_callable(fn)  # raises Unsupported where there are no graphs
     for _ in range(s.warmup):
         fn()
     device.synchronize()
     monitor = power
+    if flush is not None:
+        m = _measure_timed(fn, device, s, flush)
+        if monitor is not None and monitor.meters:
+            m.power_unavailable = COLD_POWER
+        return m
     if monitor is not None and monitor.meters:
         monitor.start()
         try:
@@ -105,9 +136,14 @@ def _finish_power(monitor: PowerMonitor, fn: Callable[[], Any], device: BaseDevi
     return reading
 
 
-def _measure_timed(fn: Callable[[], Any], device: BaseDevice, s: MeasureSettings) -> Measurement:
+def _measure_timed(
+    fn: Callable[[], Any], device: BaseDevice, s: MeasureSettings, flush: CacheFlush | None = None
+) -> Measurement:
+    cache: dict[str, Any] = {"cache": s.cache}
+    if flush is not None:
+        cache.update(flush_bytes=flush.nbytes, flush_source=flush.source)
     if s.mode == "fixed":
-        samples, wall = _timed(fn, device, s.iterations)
+        samples, wall = _timed(fn, device, s.iterations, flush)
         return Measurement(
             samples_s=samples,
             summary=summarize(samples),
@@ -117,9 +153,10 @@ def _measure_timed(fn: Callable[[], Any], device: BaseDevice, s: MeasureSettings
             graph=s.cuda_graph,
             wall_s=wall,
             stop_reason=f"fixed count of {s.iterations} iterations",
+            **cache,
         )
 
-    samples, wall = _timed(fn, device, min(s.iterations, s.max_iterations))
+    samples, wall = _timed(fn, device, min(s.iterations, s.max_iterations), flush)
     while True:
         mean = sum(samples) / len(samples)
         rel = ci95_half_width(samples) / mean if mean > 0 else math.inf
@@ -138,7 +175,7 @@ def _measure_timed(fn: Callable[[], Any], device: BaseDevice, s: MeasureSettings
         per_iter = max(wall / len(samples), 1e-9)
         room = int((s.time_budget_s - wall) / per_iter)
         chunk = max(1, min(s.max_iterations - len(samples), max(room // 4, 1), len(samples)))
-        more, more_wall = _timed(fn, device, chunk)
+        more, more_wall = _timed(fn, device, chunk, flush)
         samples += more
         wall += more_wall
     return Measurement(
@@ -151,4 +188,5 @@ def _measure_timed(fn: Callable[[], Any], device: BaseDevice, s: MeasureSettings
         wall_s=wall,
         converged=converged,
         stop_reason=reason,
+        **cache,
     )

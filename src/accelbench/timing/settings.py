@@ -15,7 +15,8 @@ class MeasureSettings(BaseModel):
     """How to time one case. ``fixed`` runs exactly ``iterations``; ``adaptive`` runs at least
     ``iterations`` (capped by ``max_iterations``) and keeps going until the 95% CI half-width is
     within ``target_rel_ci`` of the mean, ``time_budget_s`` of timed work is spent, or
-    ``max_iterations`` is reached."""
+    ``max_iterations`` is reached. ``cache: cold`` evicts the last-level cache before every
+    timed iteration (the flush is not timed)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -27,6 +28,12 @@ class MeasureSettings(BaseModel):
     max_iterations: int = Field(default=10_000, ge=1, le=10_000_000)
     cuda_graph: bool = Field(
         default=False, description="replay a captured CUDA graph to remove launch overhead"
+    )
+    cache: Literal["warm", "cold"] = Field(
+        default="warm",
+        description="warm: the same inputs every iteration, left in cache by the last one; "
+        "cold: the last-level cache is evicted before each timed iteration, outside the "
+        "timed region",
     )
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, Field, Strict
 
 from accelbench.devices.base import BaseDevice, DeviceInfo
-from accelbench.names import describe_case
+from accelbench.names import describe_case, rate_unit, work_unit
 from accelbench.parallel.world import World
 from accelbench.power.session import PowerMonitor
 from accelbench.registry import Registry
@@ -122,22 +122,25 @@ def throughput_metrics(
 
     Convention: one multiply-accumulate is 2 FLOPs; ``macs`` defaults to ``flops / 2`` (pure
     MAC work such as a GEMM) and is given explicitly where bias adds or activations add non-MAC
-    FLOPs. Achieved FLOPS use the median time, so one slow outlier does not move them;
-    ``best_gflops`` uses the fastest sample.
+    FLOPs. Integer work (int8) is counted the same way in OPs, so its units read ``OP`` and
+    ``GOP/s`` (:data:`accelbench.names.OPS_CONVENTION`); the metric names stay the same so
+    every analysis finds them. Achieved FLOPS use the median time, so one slow outlier does
+    not move them; ``best_gflops`` uses the fastest sample.
     """
     s = m.summary
     achieved = flops / s.median
+    work, rate = work_unit(dtype), rate_unit(dtype)
     metrics: dict[str, Metric] = {
         "time_median": Metric(value=s.median, unit="s"),
         "time_min": Metric(value=s.min, unit="s"),
-        "flops": Metric(value=flops, unit="FLOP"),
+        "flops": Metric(value=flops, unit=work),
         "macs": Metric(value=flops / 2 if macs is None else macs, unit="MAC"),
-        "achieved_gflops": Metric(value=achieved / 1e9, unit="GFLOP/s"),
-        "best_gflops": Metric(value=flops / s.min / 1e9, unit="GFLOP/s"),
+        "achieved_gflops": Metric(value=achieved / 1e9, unit=rate),
+        "best_gflops": Metric(value=flops / s.min / 1e9, unit=rate),
     }
     if min_bytes:
         metrics["min_bytes"] = Metric(value=min_bytes, unit="B")
-        metrics["arithmetic_intensity"] = Metric(value=flops / min_bytes, unit="FLOP/B")
+        metrics["arithmetic_intensity"] = Metric(value=flops / min_bytes, unit=f"{work}/B")
     if samples_per_iter:
         metrics["samples_per_s"] = Metric(value=samples_per_iter / s.median, unit="samples/s")
     metrics["peak_memory"] = peak_memory_metric(ctx)

@@ -3,6 +3,13 @@
 Includes the 1000x1000 case of the CPU study. ``peak-gemm`` measures the device's peak compute
 per dtype as the best achieved rate over a few large GEMMs; other workloads report utilisation
 against it (and against the datasheet where the table has the device).
+
+Beside the float precisions, both measure the 8-bit formats (:data:`accelbench.names.
+LowPrecision`): ``int8`` through ``torch._int_mm`` (int8 x int8, int32 accumulation and
+result), counted in OPs, and ``float8_e4m3fn`` / ``float8_e5m2`` through ``torch._scaled_mm``
+(float32 accumulation, unit tensor-wise scales, bfloat16 result, B column-major as cuBLASLt's
+FP8 GEMM requires), counted in FLOPs. Both run forward only; where the device has no kernel
+or the shape breaks the kernel's rules, the case is ``unsupported`` with the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
-from accelbench.names import Mode, Precision
+from accelbench.errors import Unsupported
+from accelbench.names import LOW_PRECISIONS, OPS_CONVENTION, GemmPrecision, Mode, rate_unit
 from accelbench.results.schema import Metric
 from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
@@ -37,9 +45,74 @@ def gemm_min_bytes(m: int, n: int, k: int, elem: int) -> float:
     return float(elem * (m * k + k * n + m * n))
 
 
+# The 8-bit formats' element sizes: (A and B, C). int8 writes int32; FP8 writes bfloat16.
+_LOW_BYTES = {"int8": (1, 4), "float8_e4m3fn": (1, 2), "float8_e5m2": (1, 2)}
+
+
+def low_precision_config(dtype: str) -> dict[str, Any]:
+    """What an 8-bit GEMM result stores about how it was computed."""
+    if dtype == "int8":
+        return {
+            "kernel": "torch._int_mm",
+            "operands": "int8 x int8",
+            "accumulate": "int32",
+            "out_dtype": "int32",
+            "ops_convention": OPS_CONVENTION,
+        }
+    return {
+        "kernel": "torch._scaled_mm",
+        "operands": f"A {dtype} x B float8_e4m3fn (column-major)",
+        "scales": "tensor-wise, 1.0",
+        "accumulate": "float32",
+        "use_fast_accum": False,
+        "out_dtype": "bfloat16",
+    }
+
+
+def _low_precision_callable(m: int, n: int, k: int, dtype: str, ctx: RunContext) -> Any:
+    """An 8-bit (m x k) @ (k x n), inputs made on the device outside the timed region."""
+    dev = ctx.device.torch_device
+    if dtype == "int8":
+        # The full int8 range: random signs and magnitudes, no zero fast paths.
+        a = torch.randint(-128, 128, (m, k), device=dev, dtype=torch.int8)
+        b = torch.randint(-128, 128, (k, n), device=dev, dtype=torch.int8)
+        c = torch.empty(m, n, device=dev, dtype=torch.int32)
+        return lambda: torch._int_mm(a, b, out=c)
+    a8 = torch.randn(m, k, device=dev).to(torch_dtype(dtype))
+    b8 = torch.randn(n, k, device=dev).to(torch.float8_e4m3fn).t()  # column-major (k x n)
+    one = torch.ones((), device=dev)  # float32 scalar scales: unit tensor-wise scaling
+    out = torch.empty(m, n, device=dev, dtype=torch.bfloat16)
+    return lambda: torch._scaled_mm(
+        a8, b8, scale_a=one, scale_b=one, out_dtype=torch.bfloat16, out=out
+    )
+
+
+def _check_low_precision(m: int, n: int, k: int, dtype: str, mode: str, ctx: RunContext) -> None:
+    if dtype not in LOW_PRECISIONS:
+        return
+    if mode != "forward":
+        raise Unsupported(
+            f"{dtype} GEMM is measured forward only (no gradient GEMMs are defined for it here)"
+        )
+    why = ctx.device.matmul_shape_rule(dtype, m, n, k)
+    if why:
+        raise Unsupported(why)
+
+
+def gemm_cost(m: int, n: int, k: int, dtype: str, mode: str = "forward") -> fl.Cost:
+    """Work and compulsory traffic of one GEMM case in ``dtype`` (OPs for int8)."""
+    if dtype in LOW_PRECISIONS:
+        eb, ob = _LOW_BYTES[dtype]
+        return fl.matmul(m=m, n=n, k=k, elem_bytes=eb, out_elem_bytes=ob).total(mode)
+    return fl.matmul(m=m, n=n, k=k, elem_bytes=torch_dtype(dtype).itemsize).total(mode)
+
+
 def _gemm_callable(
     m: int, n: int, k: int, dtype: str, ctx: RunContext, mode: str = "forward"
 ) -> Any:
+    if dtype in LOW_PRECISIONS:
+        _check_low_precision(m, n, k, dtype, mode, ctx)
+        return _low_precision_callable(m, n, k, dtype, ctx)
     dev, dt = ctx.device.torch_device, torch_dtype(dtype)
     # Random normal inputs made on the device, outside the timed region: zeros or constants
     # can take fast paths and distort both timing and power.
@@ -69,7 +142,11 @@ class GemmParams(BaseModel):
 
     sizes: list[Dim] = Field(default_factory=list, description="square m = n = k")
     shapes: list[tuple[Dim, Dim, Dim]] = Field(default_factory=list, description="(m, n, k)")
-    dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
+    dtypes: list[GemmPrecision] = Field(
+        default=["float32", "bfloat16", "float16"],
+        min_length=1,
+        description="float precisions, int8 (OPs) and float8_e4m3fn / float8_e5m2",
+    )
     modes: list[Mode] = Field(
         default=["forward"],
         min_length=1,
@@ -113,7 +190,7 @@ class Gemm(Workload):
         with ctx.device.precision(dtype):
             fn = _gemm_callable(m, n, k, dtype, ctx, mode)
             meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
-        cost = fl.matmul(m=m, n=n, k=k, elem_bytes=torch_dtype(dtype).itemsize).total(mode)
+        cost = gemm_cost(m, n, k, dtype, mode)
         metrics, basis = throughput_metrics(
             flops=cost.flops,
             min_bytes=cost.min_bytes,
@@ -121,14 +198,15 @@ class Gemm(Workload):
             ctx=ctx,
             dtype=dtype,
         )
-        return CaseOutput(metrics=metrics, measurement=meas, basis=basis)
+        config = {"gemm": low_precision_config(dtype)} if dtype in LOW_PRECISIONS else {}
+        return CaseOutput(metrics=metrics, measurement=meas, basis=basis, config=config)
 
 
 class PeakGemmParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sizes: list[Dim] = Field(default=[2048, 4096], min_length=1)
-    dtypes: list[Precision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
+    dtypes: list[GemmPrecision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
 
 
 @WORKLOADS.register("peak-gemm")
@@ -149,19 +227,30 @@ class PeakGemm(Workload):
 
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
         dtype = case["dtype"]
+        unit = rate_unit(dtype)
         best = None
         per_size: dict[str, Metric] = {}
+        skipped: list[str] = []
         with ctx.device.precision(dtype):
             for s in case["sizes"]:
-                fn = _gemm_callable(s, s, s, dtype, ctx)
+                try:
+                    fn = _gemm_callable(s, s, s, dtype, ctx)
+                except Unsupported as exc:  # a size that breaks an 8-bit kernel's shape rule
+                    per_size[f"gflops_at_{s}"] = Metric.missing(unit, str(exc))
+                    skipped.append(str(exc))
+                    continue
                 meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
                 rate = gemm_flops(s, s, s) / meas.summary.median
-                per_size[f"gflops_at_{s}"] = Metric(value=rate / 1e9, unit="GFLOP/s")
+                per_size[f"gflops_at_{s}"] = Metric(value=rate / 1e9, unit=unit)
                 if best is None or rate > best[0]:
                     best = (rate, s, meas)
                 del fn
                 ctx.device.empty_cache()
-        assert best is not None
+        if best is None:
+            raise Unsupported("; ".join(dict.fromkeys(skipped)))
         rate, size, meas = best
-        metrics = {"peak_gflops": Metric(value=rate / 1e9, unit="GFLOP/s"), **per_size}
-        return CaseOutput(metrics=metrics, measurement=meas, config={"best_size": size})
+        metrics = {"peak_gflops": Metric(value=rate / 1e9, unit=unit), **per_size}
+        config: dict[str, Any] = {"best_size": size}
+        if dtype in LOW_PRECISIONS:
+            config["gemm"] = low_precision_config(dtype)
+        return CaseOutput(metrics=metrics, measurement=meas, config=config)

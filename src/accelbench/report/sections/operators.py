@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 
+from accelbench.analysis.cache import cache_mode, warm_cold_pairs
 from accelbench.analysis.groups import RunGroup
 from accelbench.names import describe_case
 from accelbench.report.model import OPERATOR_KINDS, Section, Table, fmt
@@ -22,13 +23,19 @@ def _best(groups: list[RunGroup]) -> Section | None:
         "out low on a noisy machine; the result records it)."
     )
     rows = []
+    cold = any(cache_mode(r) == "cold" for g in groups for r in g.results)
     for g in groups:
-        by: dict[tuple[str, str, str], list[Result]] = {}
+        by: dict[tuple[str, str, str, str], list[Result]] = {}
         for r in g.results:
             if r.status is Status.OK and r.kind in OPERATOR_KINDS and r.metric("achieved_gflops"):
-                key = (r.kind, str(r.case.get("dtype")), str(r.case.get("mode", "forward")))
+                key = (
+                    r.kind,
+                    str(r.case.get("dtype")),
+                    str(r.case.get("mode", "forward")),
+                    cache_mode(r),
+                )
                 by.setdefault(key, []).append(r)
-        for (kind, dtype, mode), rs in sorted(by.items()):
+        for (kind, dtype, mode, cache), rs in sorted(by.items()):
             best = max(rs, key=lambda r: r.metric("achieved_gflops"))
             rows.append(
                 [
@@ -36,6 +43,7 @@ def _best(groups: list[RunGroup]) -> Section | None:
                     kind,
                     dtype,
                     mode,
+                    *([cache] if cold else []),
                     len(rs),
                     fmt(best.metric("achieved_gflops")),
                     fmt(statistics.median(r.metric("achieved_gflops") for r in rs)),
@@ -55,6 +63,7 @@ def _best(groups: list[RunGroup]) -> Section | None:
                 "kind",
                 "dtype",
                 "mode",
+                *(["cache"] if cold else []),
                 "ok configs",
                 "best GFLOP/s",
                 "median GFLOP/s",
@@ -65,4 +74,44 @@ def _best(groups: list[RunGroup]) -> Section | None:
             rows,
         )
     )
+    pairs = [(g, p) for g in groups for p in warm_cold_pairs(g.results)]
+    if pairs:
+        s.text.append(
+            "Cases measured both warm (the same inputs every iteration, left in cache by the "
+            "last one) and cold (the last-level cache evicted before every timed iteration, "
+            "outside the timed region): the ratio is how much a warm cache flattered the case."
+        )
+        s.tables.append(
+            Table(
+                [
+                    "run",
+                    "case",
+                    "warm median s",
+                    "cold median s",
+                    "cold / warm time",
+                    "warm rate",
+                    "cold rate",
+                    "unit",
+                ],
+                [
+                    [
+                        g.label,
+                        p.description.removesuffix(" cold cache"),
+                        fmt(p.warm.summary.median if p.warm.summary else None),
+                        fmt(p.cold.summary.median if p.cold.summary else None),
+                        fmt(p.slowdown),
+                        fmt(p.warm.metric("achieved_gflops")),
+                        fmt(p.cold.metric("achieved_gflops")),
+                        _unit(p.warm),
+                    ]
+                    for g, p in pairs
+                ],
+                caption="warm against cold cache, same case",
+            )
+        )
     return s
+
+
+def _unit(r: Result) -> str:
+    m = r.metrics.get("achieved_gflops")
+    return m.unit if m is not None else "—"
