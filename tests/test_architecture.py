@@ -149,6 +149,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "accelbench.power",
         "accelbench.timing.protocol",
         "accelbench.environment",
+        "accelbench.hoststate",
     ),
     "store": ("accelbench.results.store", "accelbench.results.io"),
     "work": (

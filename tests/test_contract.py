@@ -50,7 +50,7 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
     },
     "rnn": {"batch": [2], "seq_len": [3], "hidden_size": [4], "dtypes": ["float32"]},
     "idle-power": {"seconds": 0.05, "settle_s": 0},
-    "peak-gemm": {"sizes": [16, 32], "dtypes": ["float32"]},
+    "peak-gemm": {"sizes": [16, 32], "dtypes": ["float32"], "warmup_s": 0},
     "bandwidth": {"directions": ["h2d", "d2h", "d2d", "triad"], "sizes": ["4KiB", 8192]},
     "peak-bandwidth": {"sizes": ["4KiB", 16384], "methods": ["d2d", "triad"]},
     "inference": {"model": "din", "options": {"history_len": 4}, "batch_size": 2},

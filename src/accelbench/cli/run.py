@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from accelbench.analysis.summary import run_summary
+from accelbench.analysis.summary import host_summary, run_summary
 from accelbench.analysis.training import RepeatGroup, repeat_groups
 from accelbench.cli.app import (
     DEFAULT_DB,
@@ -61,15 +61,40 @@ def run(
             help="folder holding real datasets (cifar10-jpeg.tar.gz, aclImdb.tar.gz, ...)",
         ),
     ] = None,
+    require_idle: Annotated[
+        bool,
+        typer.Option(
+            "--require-idle",
+            help="refuse to start unless the host is idle, waiting up to --idle-wait for it",
+        ),
+    ] = False,
+    idle_wait: Annotated[
+        float,
+        typer.Option("--idle-wait", help="seconds --require-idle waits for the host to settle"),
+    ] = 60.0,
+    idle_check: Annotated[
+        float,
+        typer.Option(
+            "--idle-check",
+            envvar="ACCELBENCH_IDLE_CHECK_S",
+            help="seconds the host is sampled before the run starts (0: no check)",
+        ),
+    ] = 1.0,
 ) -> None:
-    """Run a suite on a device; every case is stored in the database as it completes."""
+    """Run a suite on a device; every case is stored in the database as it completes.
+
+    The host is checked first (other processes' CPU use, hypervisor steal, other processes on
+    the device): a busy host is warned about, or refused with --require-idle; each case
+    records the host's state and is flagged host_busy when something competed with it."""
     from accelbench.api import load_suite, run_suite
 
     s = load_suite(suite)
+    spec = device_spec(device)
+    _check_host(spec, require_idle, idle_wait, idle_check)
     reporter = RichReporter(err)
     report = run_suite(
         s,
-        device=device_spec(device),
+        device=spec,
         db=db,
         threads=threads,
         resume=resume,
@@ -80,6 +105,7 @@ def run(
         data_dir=data_dir,
     )
     rows = run_summary(report.results)
+    host = host_summary(report.results)
     groups = [g for g in repeat_groups(report.results) if g.runs > 1]
     if as_json:
         print_json(
@@ -93,6 +119,7 @@ def run(
                 "skipped_already_stored": report.skipped_already_stored,
                 "stored_in_runs": report.stored_in_runs,
                 "workloads": rows,
+                "host": host,
                 "repeat_groups": [vars(g) for g in groups],
                 "results": [r.result_id for r in report.results],
             }
@@ -110,6 +137,7 @@ def run(
             "best case",
             "median CV",
             "noisy",
+            "busy",
             title=f"run {report.run_id}",
         )
         for r in rows:
@@ -127,6 +155,7 @@ def run(
                 r["best_case"] or "-",
                 cv,
                 str(r["high_spread"]),
+                str(r["host_busy"]),
             )
         out.print(t)
         _print_repeats(groups)
@@ -136,6 +165,14 @@ def run(
             out.print(
                 f"{noisy} noisy (IQR above 10% of the median), {unconverged} stopped on the time "
                 "budget before reaching the CI target: treat those numbers with care"
+            )
+        if host["busy"]:
+            out.print(
+                f"{host['busy']} of {host['recorded']} cases measured on a busy host "
+                f"({_busy_numbers(host)}): slower and noisier than the hardware is; re-run on "
+                "an idle host (--require-idle), or compare with --exclude-noisy",
+                markup=False,
+                highlight=False,
             )
         out.print(
             f"{len(report.results)} results stored in {report.db} in {report.wall_s:.1f} s"
@@ -151,6 +188,51 @@ def run(
             f"run the same command again to resume"
         )
         raise typer.Exit(130)
+
+
+def _busy_numbers(host: dict[str, Any]) -> str:
+    parts = []
+    if host["max_other_cpus"] is not None:
+        parts.append(
+            f"other processes used up to {host['max_other_cpus']:.2f} of "
+            f"{host['logical_cpus']} CPUs, median {host['median_other_cpus']:.2f}"
+        )
+    if host["max_steal_pct"]:
+        parts.append(f"steal up to {host['max_steal_pct']:.1f}%")
+    if host["device_processes"]:
+        parts.append(f"other device processes: {', '.join(host['device_processes'][:3])}")
+    if host["device_slowdown"]:
+        parts.append(f"device slowdown: {', '.join(host['device_slowdown'])}")
+    return "; ".join(parts)
+
+
+def _check_host(spec: str, require: bool, wait_s: float, window_s: float) -> None:
+    """Warn (or, with --require-idle, wait and refuse) when the host is busy at the start."""
+    from accelbench.api.host import check_host, require_idle
+
+    if window_s == 0 and not require:
+        return
+    window = window_s or 1.0
+    if require:
+        check = require_idle(
+            spec,
+            window_s=window,
+            wait_s=wait_s,
+            on_busy=lambda c: err.print(
+                f"waiting for an idle host: {c.describe()}", markup=False, highlight=False
+            ),
+        )
+        if check.waited_s:
+            err.print(f"host idle after {check.waited_s:.0f} s", highlight=False)
+        return
+    check = check_host(spec, window_s=window)
+    if not check.idle:
+        err.print(
+            f"warning: the host is not idle: {check.describe()}; cases measured meanwhile are "
+            "flagged host_busy (--require-idle waits for an idle host)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _print_repeats(groups: list[RepeatGroup]) -> None:
@@ -222,6 +304,13 @@ def peaks(
             help="seconds of timed work per size before stopping short of the 1% CI target",
         ),
     ] = 10.0,
+    search: Annotated[
+        bool,
+        typer.Option(
+            "--search/--no-search",
+            help="also try GEMM shapes around the best square (smaller, larger, tall, wide)",
+        ),
+    ] = True,
     remeasure: Annotated[
         bool, typer.Option("--remeasure", help="measure again even if peaks are stored")
     ] = False,
@@ -243,6 +332,7 @@ def peaks(
         dtypes=dtypes,
         bandwidth_sizes=parse_bandwidth_sizes(bandwidth_sizes or []),
         time_budget_s=time_budget,
+        search=search,
         remeasure=remeasure,
         peaks_override=load_peaks(peaks_file),
         reporter=RichReporter(err),
@@ -254,7 +344,7 @@ def peaks(
     else:
         t = Table(
             "peak",
-            "measured",
+            "measured [95%]",
             "CV",
             "datasheet",
             "of datasheet",
@@ -262,7 +352,11 @@ def peaks(
             title=f"measured peaks of {dev_spec} ({pk.info.name})",
         )
         for r in rows:
-            measured = f"{r['measured']:.1f} {r['unit']}" if r["measured"] is not None else "-"
+            measured = "-"
+            if r["measured"] is not None:
+                measured = f"{r['measured']:.1f} {r['unit']}"
+                if r["low"] is not None and r["high"] is not None:
+                    measured += f" [{r['low']:.1f}, {r['high']:.1f}]"
             sheet = f"{r['datasheet']:.1f} {r['unit']}" if r["datasheet"] is not None else "-"
             t.add_row(
                 r["peak"],

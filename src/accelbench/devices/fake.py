@@ -19,6 +19,7 @@ from torch.utils._pytree import tree_flatten
 
 from accelbench.devices.base import DEVICES, BaseDevice, Probe
 from accelbench.devices.specs import PeakSpec
+from accelbench.results.schema import DeviceActivity
 
 if TYPE_CHECKING:
     from accelbench.power.base import PowerMeter
@@ -111,6 +112,7 @@ class FakeDevice(BaseDevice):
         fail_when: Callable[[], BaseException | None] | None = None,
         can_pin: bool = True,
         power_meter: PowerMeter | str | None = None,
+        activity: Callable[[], DeviceActivity | None] | None = None,
     ) -> None:
         super().__init__(index, [*(peaks_override or []), FAKE_PEAK])
         self._name = name
@@ -124,6 +126,9 @@ class FakeDevice(BaseDevice):
         self.power_meter = power_meter
         """What the ``fake`` power backend gives this device: a meter, a string (no meter, for
         that reason), or None for a 100 W energy counter (:mod:`accelbench.power.fake`)."""
+        self._activity = activity
+        """What the device reports about other users and its clocks (as NVML would); None:
+        no management interface, like the CPU."""
         self._alloc: _Allocator | None = None
         self._last_peak: int | None = None
         self.sync_count = 0
@@ -151,6 +156,9 @@ class FakeDevice(BaseDevice):
 
     def driver_version(self) -> tuple[str | None, str | None]:
         return "fake-driver-1.0", None
+
+    def activity(self) -> DeviceActivity | None:
+        return self._activity() if self._activity is not None else None
 
     def synchronize(self) -> None:
         self.sync_count += 1
