@@ -250,25 +250,26 @@ def test_noisy_and_busy_pairs_are_counted_and_can_be_left_out() -> None:
     assert s.geomean == pytest.approx(1.2, rel=0.05)  # the load's 0.3x is gone
 
 
-def test_repeated_training_runs_give_a_ratio_of_means_with_an_interval() -> None:
+def runs(times: list[float], run_id: str) -> list[Result]:
+    """Repeated training runs of one configuration (seeds differ by the repeat index)."""
     case = {"precision": "fp32", "dtype": "float32", "execution": "eager"}
-
-    def runs(times: list[float], run_id: str) -> list[Result]:
-        out = []
-        for i, t in enumerate(times):
-            c = {**case, "run": i} if i else dict(case)
-            out.append(
-                result(
-                    "lstm-imdb",
-                    c,
-                    {"time_to_threshold_s": t},
-                    run_id=run_id,
-                    offset_s=i,
-                    units={"time_to_threshold_s": "s"},
-                )
+    out = []
+    for i, t in enumerate(times):
+        c = {**case, "run": i} if i else dict(case)
+        out.append(
+            result(
+                "lstm-imdb",
+                c,
+                {"time_to_threshold_s": t},
+                run_id=run_id,
+                offset_s=i,
+                units={"time_to_threshold_s": "s"},
             )
-        return out
+        )
+    return out
 
+
+def test_repeated_training_runs_give_a_ratio_of_means_with_an_interval() -> None:
     base = runs([100.0, 104.0, 98.0, 101.0, 130.0], "a")
     cand = runs([50.0, 52.0, 49.0, 51.0, 48.0], "b")
     cmp = compare(base, cand, settings=FAST)
@@ -312,3 +313,14 @@ def test_compare_cli_shows_intervals_and_fits_80_columns(tmp_path: Path, capsys)
     assert code == 0 and "left out as noisy or busy (--exclude-noisy): linear 6" in out
     code, _, err = cli(capsys, "compare", "run-a", "run-b", "--db", str(db), "--resamples", "5")
     assert code == 2 and "--resamples 5" in err
+
+
+def test_compare_cli_shows_repeated_runs_with_the_mlperf_rule(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "t.db"
+    with Store(db) as st:
+        st.add_many(runs([100.0, 104.0, 98.0, 101.0, 130.0], "run-a"))
+        st.add_many(runs([50.0, 52.0, 49.0, 51.0, 48.0], "run-b"))
+    code, out, _ = cli(capsys, "compare", "run-a", "run-b", "--db", str(db), "--top", "0")
+    assert code == 0, out
+    assert "repeated training runs" in out and "5/5" in out and "MLPerf rule" in out
+    assert "2.03" in out  # (101 + 100 + 104) / 3 over (49 + 50 + 51) / 3

@@ -273,14 +273,36 @@ def _print_comparison(cmp: Any, top: int) -> None:
         ranked = sorted(cmp.pairs, key=lambda p: p.ratio)
         shown = ranked[-top:][::-1] + [p for p in ranked[:top] if p not in ranked[-top:]]
         t = Table(title=f"largest and smallest {top} ratios", box=box.SIMPLE_HEAD)
-        t.add_column("configuration")
+        t.add_column("configuration", ratio=1)
         t.add_column("ratio [95%]", justify="right", no_wrap=True)
-        t.add_column("verdict")
-        t.add_column("flags")
+        t.add_column("verdict", max_width=13)
+        t.add_column("flags", max_width=6)
         for p in shown:
-            flags = ", ".join(w for w, on in (("noisy", p.noisy), ("busy", p.busy)) if on)
+            flags = " ".join(w for w, on in (("noisy", p.noisy), ("busy", p.busy)) if on)
             t.add_row(_plain(describe(p.base)), _ratio(p.ratio, p.interval), p.verdict, flags)
         out.print(t)
+    repeated = [p for p in cmp.pairs if p.base_runs or p.candidate_runs]
+    if repeated:
+        t = Table(title="repeated training runs (ratio of mean times)", box=box.SIMPLE_HEAD)
+        t.add_column("configuration")
+        t.add_column("runs", justify="right")
+        t.add_column("ratio [95%]", justify="right", no_wrap=True)
+        t.add_column("MLPerf rule", justify="right")
+        t.add_column("verdict")
+        for p in repeated:
+            t.add_row(
+                _plain(describe(p.base)),
+                f"{len(p.base_runs)}/{len(p.candidate_runs)}",
+                _ratio(p.ratio, p.interval),
+                f"{p.mlperf_ratio:.3g}" if p.mlperf_ratio is not None else "-",
+                p.verdict,
+            )
+        out.print(t)
+        out.print(
+            "MLPerf rule: the fastest and slowest run of each side dropped, ratio of the means "
+            "of the rest (needs 3 runs on each side)",
+            highlight=False,
+        )
     if cmp.mismatched:
         t = Table(
             title="not comparable: settings differ (left out; --allow-mismatch includes them)",
