@@ -447,7 +447,7 @@ def test_evaluate_ctr_uses_every_validation_row() -> None:
     assert q.value == pytest.approx(roc_auc_score(rows.label, z), abs=1e-9)
     assert q.secondary["eval_samples"] == 1001
     assert q.secondary["logloss"] == pytest.approx(log_loss(rows.label, 1 / (1 + np.exp(-z))))
-    assert q.metric == "auc" and q.chance == 0.5 and q.higher_is_better
+    assert q.spec.metric == "auc" and q.spec.chance == 0.5 and q.spec.higher_is_better
     assert "scikit-learn" in str(q.secondary["auc_implementation"])
 
 

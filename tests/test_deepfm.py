@@ -28,6 +28,7 @@ from accelbench.models.deepfm import (
     make_optimizer,
     unsupported_reason,
 )
+from accelbench.training.task import EvalContext
 
 
 @pytest.fixture(autouse=True)
@@ -168,7 +169,8 @@ def test_deepfm_learns_a_planted_logistic_signal() -> None:
             opt.zero_grad()
             nn.functional.binary_cross_entropy_with_logits(model(dense, cats), y).backward()
             opt.step()
-    q = task.evaluate(model, model, contextlib.nullcontext)
+    ctx = EvalContext(model, model, contextlib.nullcontext, lambda x: x, torch.device("cpu"))
+    q = task.evaluate(ctx)
     assert not model.training and q.secondary["eval_samples"] == 6000
     assert q.value > true_auc - 0.02, (q.value, true_auc)
     assert q.secondary["logloss"] < 0.6

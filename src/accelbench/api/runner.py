@@ -333,6 +333,7 @@ def run_suite(
     power_rate_hz: float = DEFAULT_RATE_HZ,
     data_dir: str | Path | None = None,
     host: HostMonitor | None = None,
+    offline: bool = False,
 ) -> RunReport:
     """Run every case of ``suite`` on ``device`` and store each result as it completes.
 
@@ -341,6 +342,7 @@ def run_suite(
     at ``power_rate_hz`` around every timed region. The host's state around every case is
     recorded (``host``: default, this machine's readings and the device's own report), so a
     case measured while something else loaded the machine is flagged ``host_busy``.
+    ``offline`` forbids downloading a missing dataset (``$ACCELBENCH_OFFLINE`` forbids it too).
     """
     plan = suite if isinstance(suite, Plan) else resolve(suite)
     s = plan.suite
@@ -405,6 +407,7 @@ def run_suite(
                         measure=ms,
                         power=monitor,
                         data_dir=Path(data_dir) if data_dir else None,
+                        offline=offline,
                     )
                     result = run_case(
                         wl,

@@ -76,6 +76,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from accelbench.data.common import DataError, find_source
+from accelbench.training.task import EvalContext, Quality, QualitySpec
 
 try:  # POSIX advisory lock; elsewhere one process at a time is the user's business
     import fcntl
@@ -1057,6 +1058,11 @@ def planted_logistic(
 Batch = tuple[tuple[Any, ...], Any]
 
 
+AUC = QualitySpec("auc", "AUC", higher_is_better=True, chance=0.5, stuck_margin=0.005)
+"""ROC AUC: 0.5 is a model that ranks clicks no better than chance; within 0.005 of it for the
+recipe's stuck epochs means the run diverged."""
+
+
 class CriteoBatches:
     """One split held on the device and served as ``((dense [B, 13], cats [B, 26]), label [B])``.
 
@@ -1121,15 +1127,14 @@ class CriteoBatches:
 
 class CriteoTask:
     """Criteo (real or synthetic rows) as the training core's ``Task``: ``n_train`` samples and
-    ``steps`` per epoch, ``train_batches(epoch)`` already on the device, ``quality`` (what is
-    measured) and ``evaluate(model, forward, autocast_ctx_factory)`` returning AUC with logloss
-    beside it, over the whole validation split.
+    ``steps`` per epoch, ``train_batches(epoch)`` already on the device, ``quality`` (AUC) and
+    ``evaluate(ctx)`` returning AUC with logloss beside it, over the whole validation split.
 
     Training batches drop the last partial batch (every step has the recipe's batch size);
     evaluation batches keep every row.
     """
 
-    quality: CtrQualitySpec
+    quality = AUC
 
     def __init__(
         self,
@@ -1141,7 +1146,6 @@ class CriteoTask:
         eval_batch_size: int | None = None,
         seed: int = 0,
     ) -> None:
-        self.quality = CtrQualitySpec()
         self.train = CriteoBatches(train, device, batch_size, shuffle=True, seed=seed)
         self.val = (
             CriteoBatches(val, device, eval_batch_size or batch_size, shuffle=False)
@@ -1157,42 +1161,14 @@ class CriteoTask:
     def samples_in(self, batch: Batch) -> int:
         return len(batch[1])
 
-    def evaluate(
-        self,
-        model: Any,
-        forward: Callable[..., Any],
-        autocast_ctx_factory: Callable[[], Any] = contextlib.nullcontext,
-    ) -> CtrQuality:
+    def evaluate(self, ctx: EvalContext) -> Quality:
         if self.val is None:
             raise DataError("this Criteo task has no validation split (synthetic mode)")
-        model.eval()
-        return evaluate_ctr(forward, self.val.batches(), autocast_ctx_factory)
+        ctx.model.eval()
+        return evaluate_ctr(ctx.forward, self.val.batches(), ctx.autocast)
 
 
 # -- quality: AUC and logloss ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class CtrQualitySpec:
-    """What a CTR task measures, shaped as the training core's ``QualitySpec``."""
-
-    metric: str = "auc"
-    unit: str = "AUC"
-    higher_is_better: bool = True
-    chance: float = 0.5
-
-
-@dataclass(frozen=True)
-class CtrQuality:
-    """The validation metric of a click-through-rate task, shaped as the training core's
-    ``Quality`` (metric, value, unit, higher_is_better, chance, secondary)."""
-
-    value: float
-    secondary: dict[str, float | str]
-    metric: str = "auc"
-    unit: str = "AUC"
-    higher_is_better: bool = True
-    chance: float = 0.5
-
-
 def logloss_from_logits(labels: np.ndarray, logits: np.ndarray) -> float:
     """Mean binary cross-entropy, computed from logits as ``log(1 + e^z) - y z`` so no
     probability is ever clipped (a saturated sigmoid would make the clipped value wrong)."""
@@ -1226,7 +1202,7 @@ def evaluate_ctr(
     forward: Callable[..., Any],
     batches: Any,
     autocast_ctx_factory: Callable[[], Any] = contextlib.nullcontext,
-) -> CtrQuality:
+) -> Quality:
     """AUC (value) and logloss, positive rate and sample count (secondary) of ``forward``'s
     logits over every batch of ``batches`` (an iterable of ``(inputs, label)``): the full
     split, never a sample. The caller puts the model in eval mode."""
@@ -1251,4 +1227,4 @@ def evaluate_ctr(
     }
     if math.isnan(auc):
         secondary["auc_undefined"] = "only one class among the evaluated labels"
-    return CtrQuality(value=auc, secondary=secondary)
+    return Quality(AUC, auc, secondary)
