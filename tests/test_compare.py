@@ -324,3 +324,6 @@ def test_compare_cli_shows_repeated_runs_with_the_mlperf_rule(tmp_path: Path, ca
     assert code == 0, out
     assert "repeated training runs" in out and "5/5" in out and "MLPerf rule" in out
     assert "2.03" in out  # (101 + 100 + 104) / 3 over (49 + 50 + 51) / 3
+    md = tmp_path / "c.md"
+    code, _, _ = cli(capsys, "compare", "run-a", "run-b", "--db", str(db), "-o", str(md))
+    assert code == 0 and "(5/5 runs; MLPerf rule: 2.03)" in md.read_text()

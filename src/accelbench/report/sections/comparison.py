@@ -26,6 +26,14 @@ def _flags(p: Pair) -> str:
     return ", ".join(w for w, on in (("noisy", p.noisy), ("host busy", p.busy)) if on)
 
 
+def _runs(p: Pair) -> str:
+    """Repeated training runs: how many on each side, and MLPerf's rule where it applies."""
+    if not (p.base_runs or p.candidate_runs):
+        return ""
+    rule = f"; MLPerf rule: {fmt(p.mlperf_ratio)}" if p.mlperf_ratio is not None else ""
+    return f" ({len(p.base_runs)}/{len(p.candidate_runs)} runs{rule})"
+
+
 def comparison_section(cmp: Comparison, i: int) -> Section:
     s = Section(
         f"comparison-{i + 1}", f"Comparison: {cmp.candidate_label} against {cmp.base_label}"
@@ -124,8 +132,7 @@ def comparison_section(cmp: Comparison, i: int) -> Section:
                         fmt(p.base_value),
                         fmt(p.candidate_value),
                         _ratio(p.ratio, p.interval),
-                        p.verdict
-                        + (f" (MLPerf rule: {fmt(p.mlperf_ratio)})" if p.mlperf_ratio else ""),
+                        p.verdict + _runs(p),
                         "; ".join(x for x in (_flags(p), *map(str, p.mismatch)) if x),
                     ]
                     for p in sorted(cmp.pairs, key=lambda p: (p.kind, p.ratio))
