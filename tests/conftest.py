@@ -23,6 +23,21 @@ def _private_lock_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _no_idle_check_before_runs() -> Iterator[None]:
+    # `accelbench run` samples the host for a second before it starts; the tests that run the
+    # CLI dozens of times skip that wait (the check itself is tested with fake readers).
+    import os
+
+    old = os.environ.get("ACCELBENCH_IDLE_CHECK_S")
+    os.environ["ACCELBENCH_IDLE_CHECK_S"] = "0"
+    yield
+    if old is None:
+        os.environ.pop("ACCELBENCH_IDLE_CHECK_S", None)
+    else:
+        os.environ["ACCELBENCH_IDLE_CHECK_S"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _no_network_and_a_private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # No test may reach the internet: a workload whose dataset is missing would download it on
     # first use, so the whole session is offline (tests of fetching turn it off themselves and

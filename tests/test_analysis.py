@@ -17,6 +17,7 @@ from accelbench.analysis import (
     training_runs,
 )
 from accelbench.analysis.metrics import primary_metric
+from accelbench.errors import UserError
 from accelbench.results.schema import Basis, DatasheetRef, PeakRef, References, Status
 
 
@@ -85,9 +86,17 @@ def test_regression_skips_failed_results() -> None:
     assert fit.n == 36
 
 
-def test_a_run_compared_with_itself_gives_ratio_one() -> None:
+def test_a_run_compared_with_itself_is_an_error() -> None:
     rs = linear_sweep()
-    cmp = compare(rs, rs)
+    with pytest.raises(UserError, match=r"same 36 results.*compare two different runs") as ei:
+        compare(rs, rs, "run-a", "run-a")
+    assert "\n" not in str(ei.value)
+
+
+def test_identical_numbers_from_another_run_give_ratio_one() -> None:
+    rs = linear_sweep()
+    again = linear_sweep(run_id="run-b")  # same numbers, other results
+    cmp = compare(rs, again)
     assert len(cmp.pairs) == 36
     assert all(p.ratio == pytest.approx(1.0) for p in cmp.pairs)
     (s,) = cmp.summaries
@@ -144,7 +153,7 @@ def test_training_without_threshold_is_compared_on_steady_throughput() -> None:
 
 def test_a_configuration_failing_on_one_side_is_listed() -> None:
     base = linear_sweep()
-    cand = list(base)
+    cand = linear_sweep(run_id="cand")
     victim = cand[3]
     cand[3] = result(
         victim.kind, victim.case, status=Status.OOM, run_id="cand", message="CUDA out of memory"

@@ -150,6 +150,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "accelbench.timing.protocol",
         "accelbench.environment",
         "accelbench.parallel",
+        "accelbench.hoststate",
     ),
     "store": ("accelbench.results.store", "accelbench.results.io"),
     "work": (

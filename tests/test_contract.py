@@ -50,7 +50,7 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
     },
     "rnn": {"batch": [2], "seq_len": [3], "hidden_size": [4], "dtypes": ["float32"]},
     "idle-power": {"seconds": 0.05, "settle_s": 0},
-    "peak-gemm": {"sizes": [16, 32], "dtypes": ["float32"]},
+    "peak-gemm": {"sizes": [16, 32], "dtypes": ["float32"], "warmup_s": 0},
     # One program, one K step: Triton's interpreter (the fake device's backend) runs it fast.
     "tile-gemm": {
         "shapes": [[16, 32, 16]],

@@ -92,7 +92,11 @@ def test_int8_gemm_reports_ops_and_is_judged_against_int8_peaks(tmp_path: Path) 
     dev = FakeDevice(dtypes=LOW, durations=[1e-3], name="Int8 Accelerator", peaks_override=[sheet])
     suite = _suite(
         [
-            {"name": "peak", "kind": "peak-gemm", "params": {"sizes": [64], "dtypes": ["int8"]}},
+            {
+                "name": "peak",
+                "kind": "peak-gemm",
+                "params": {"sizes": [64], "dtypes": ["int8"], "search": False, "warmup_s": 0},
+            },
             {"name": "g", "kind": "gemm", "params": {"sizes": [32], "dtypes": ["int8"]}},
         ]
     )
@@ -139,7 +143,11 @@ def test_low_precision_forward_backward_and_shape_rules_are_unsupported(tmp_path
             "modes": ["forward", "forward+backward"],
         },
     }
-    peak = {"name": "pk", "kind": "peak-gemm", "params": {"sizes": [12, 16], "dtypes": ["int8"]}}
+    peak = {
+        "name": "pk",
+        "kind": "peak-gemm",
+        "params": {"sizes": [12, 16], "dtypes": ["int8"], "search": False, "warmup_s": 0},
+    }
     dev = RuledFake(dtypes=LOW, durations=[1e-3])
     run_suite(_suite([peak, wl]), device=dev, db=tmp_path / "r.db", power=False)
     with Store(tmp_path / "r.db") as st:

@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from test_cli import cli, flat, one_error_line
 
-from accelbench.analysis.derived import roofline_bound
+from accelbench.analysis.derived import roofline_bound, unreliable_peaks
 from accelbench.api import run_suite, validate_suite
 from accelbench.api.peaks import ACCELERATOR_SIZES, CPU_SIZES, peaks_suite
+from accelbench.api.references import peak_ref
+from accelbench.cli import main
 from accelbench.devices.cpu import CpuDevice
 from accelbench.devices.fake import FakeDevice
 from accelbench.results.store import Store
+from accelbench.workloads.gemm import search_shapes
 
 FAST = [
     "--device",
@@ -27,6 +30,7 @@ FAST = [
     "64KiB",
     "--time-budget",
     "0.2",
+    "--no-search",
 ]
 
 
@@ -174,8 +178,86 @@ def test_noisy_peak_is_flagged() -> None:
     from accelbench.results.schema import Result
 
     dev = FakeDevice(durations=[1e-3, 1e-3, 3e-3, 1e-3])
-    suite = peaks_suite(dev, sizes=[16], dtypes=["float32"], bandwidth_sizes=[4096])
+    suite = peaks_suite(
+        dev, sizes=[16], dtypes=["float32"], bandwidth_sizes=[4096], time_budget_s=1.0
+    )
     report = run_suite(suite, device=dev, db=":memory:")
     r: Result = report.results[0]
     assert r.summary is not None and r.summary.high_spread
     assert "noisy" in quality_note(r) and "--remeasure" in quality_note(r)
+
+
+def test_peak_gemm_searches_shapes_around_the_best_square_and_stores_its_interval() -> None:
+    data = {
+        "name": "p",
+        "measure": {"warmup": 1, "iterations": 5},
+        "workloads": [
+            {
+                "name": "peak",
+                "kind": "peak-gemm",
+                "params": {"sizes": [64, 128], "dtypes": ["float32"], "warmup_s": 0.01},
+            }
+        ],
+    }
+    (r,) = run_suite(validate_suite(data, "test"), device=FakeDevice(), db=":memory:").results
+    tried = [tuple(x["shape"]) for x in r.config["shapes_tried"]]
+    best = max((64, 128), key=lambda s: r.metric(f"gflops_at_{s}"))
+    assert tried[:2] == [(64, 64, 64), (128, 128, 128)]
+    assert set(tried[2:]) == set(search_shapes(best)) - {(64, 64, 64), (128, 128, 128)}
+    rates = [x["gflops"] for x in r.config["shapes_tried"]]
+    assert r.metric("peak_gflops") == pytest.approx(max(rates))
+    assert list(r.config["best_shape"]) == list(tried[rates.index(max(rates))])
+    low, high = r.metric("peak_gflops_low"), r.metric("peak_gflops_high")
+    assert low <= r.metric("peak_gflops") <= high
+    assert r.config["peak_interval"]["resamples"] == 2000
+    assert r.config["warmup_s"] == 0.01
+    # the reference later cases get carries the interval
+    ref = peak_ref(r)
+    assert ref.low == pytest.approx(low * 1e9) and ref.high == pytest.approx(high * 1e9)
+    assert search_shapes(2048) == [
+        (1536, 1536, 1536),
+        (2560, 2560, 2560),
+        (4096, 1024, 2048),
+        (1024, 4096, 2048),
+    ]
+
+
+def test_a_case_above_the_peaks_upper_bound_marks_the_peak_unreliable(tmp_path: Path) -> None:
+    """Constant scripted timings: a 64^3 GEMM in the time of the 16^3 peak is 64x the peak,
+    far above its upper bound, so the peak is no ceiling: no utilisation above 100% is stored,
+    for that case or any later one, and the report says so."""
+    data = {
+        "name": "u",
+        "measure": {"warmup": 1, "iterations": 5},
+        "workloads": [
+            {
+                "name": "peak",
+                "kind": "peak-gemm",
+                "params": {"sizes": [16], "dtypes": ["float32"], "search": False, "warmup_s": 0},
+            },
+            {"name": "g", "kind": "gemm", "params": {"sizes": [64, 16], "dtypes": ["float32"]}},
+        ],
+    }
+    db = tmp_path / "u.db"
+    dev = FakeDevice(durations=[1e-3])
+    peak, big, same = run_suite(validate_suite(data, "test"), device=dev, db=db).results
+    assert big.metric("achieved_gflops") > 60 * peak.metric("peak_gflops")
+    mp = big.references.measured_peak
+    assert mp is not None and mp.result_id == peak.result_id
+    assert mp.unreliable and "gemm 64x64x64 float32 reached" in mp.unreliable
+    util = big.metrics["utilisation_measured"]
+    assert (
+        util.value is None
+        and "measured peak" in util.unavailable
+        and "unreliable" in (util.unavailable)
+    )
+    assert big.metrics["roofline_efficiency"].value is None
+    # the later case, equal to the peak, is not judged against it either
+    assert same.references.measured_peak.unreliable == mp.unreliable
+    assert same.metrics["utilisation_measured"].value is None
+    assert unreliable_peaks([peak, big, same]) == {peak.result_id: mp.unreliable}
+    out = tmp_path / "r.md"
+    assert main(["report", "--db", str(db), "-o", str(out), "--format", "md"]) == 0
+    text = out.read_text()
+    assert "peak unreliable" in text and "Measured peak unreliable: gemm 64x64x64" in text
+    assert "6,400" not in text and "%" in text

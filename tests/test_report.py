@@ -60,7 +60,10 @@ def test_comparison_in_the_report_shows_the_known_ratio(
     text = w.path.read_text()
     # run-b is 2x on every configuration: min = median = max = geomean = 2
     row = next(line for line in text.splitlines() if line.startswith("| linear | achieved_gflops"))
-    assert row.split("|")[3:8] == [" 36 ", " 2 ", " 2 ", " 2 ", " 2 "]
+    cells = row.split("|")
+    # n, geometric mean and median with their intervals (the samples are exactly 2x), verdict
+    assert cells[3:7] == [" 36 ", " 2 [2, 2] ", " 2 [2, 2] ", " faster "]
+    assert cells[-3:-1] == [" 2 ", " 2 "]  # min, max
     assert "Figure: Roofline" in text  # named, not drawn, without --figures
     # inference: twice the throughput at half the price is 4x per unit of price
     cost = [line for line in text.splitlines() if "runtime=eager" in line and "| 0.5 |" in line]
@@ -142,7 +145,7 @@ def test_compare_run_ids_prints_the_ratio_table(
     html = tmp_path / "cmp.html"
     assert main(["compare", "run-a", "run-b", "--db", str(two_platforms), "-o", str(html)]) == 0
     text = capsys.readouterr().out
-    assert re.search(r"linear\s+│\s+achieved_gflops\s+│\s+36\s+│\s+2\s+│\s+2\s+│\s+2\s+│\s+2", text)
+    assert re.search(r"linear\s+36\s+2 \[2, 2\]\s+2 \[2, 2\]\s+faster", text)
     assert "comparison-1" in section_ids(html.read_text())
 
 
@@ -197,7 +200,12 @@ def test_report_of_a_real_fake_device_run(tmp_path: Path) -> None:
     """A run through the real pipeline (fake device, GEMM with measured peaks) reports."""
     data = suite_data([16, 32, 64])
     data["workloads"].insert(
-        0, {"name": "peak", "kind": "peak-gemm", "params": {"sizes": [32], "dtypes": ["float32"]}}
+        0,
+        {
+            "name": "peak",
+            "kind": "peak-gemm",
+            "params": {"sizes": [32], "dtypes": ["float32"], "warmup_s": 0},
+        },
     )
     suite = load_suite(write_suite(tmp_path / "s.yaml", data))
     db = tmp_path / "real.db"

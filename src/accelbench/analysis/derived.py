@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from accelbench.results.schema import Metric, References, Result
+from accelbench.results.schema import Metric, PeakRef, References, Result
 
 DERIVED = (
     "utilisation_datasheet",
@@ -81,7 +81,9 @@ def _compute(metrics: Mapping[str, Metric], refs: References) -> dict[str, Metri
         )
         out[ds_name] = Metric.missing("%", why)
     mp = refs.measured_peak
-    if mp is not None:
+    if mp is not None and mp.unreliable:
+        out[m_name] = Metric.missing("%", unreliable_text(mp))
+    elif mp is not None:
         out[m_name] = Metric(value=100 * achieved / mp.value, unit="%")
     else:
         why = refs.unavailable.get("measured_peak") or "no measured peak"
@@ -90,7 +92,10 @@ def _compute(metrics: Mapping[str, Metric], refs: References) -> dict[str, Metri
     if intensity is None:
         return out
     facts = roofline_facts(intensity, achieved, refs)
-    if facts is None:
+    if mp is not None and mp.unreliable:
+        out["roofline_attainable_gflops"] = Metric.missing("GFLOP/s", unreliable_text(mp))
+        out["roofline_efficiency"] = Metric.missing("%", unreliable_text(mp))
+    elif facts is None:
         why = (
             refs.unavailable.get("measured_peak") or "no measured peak"
             if mp is None
@@ -160,6 +165,64 @@ def peak_exceeded(result: Result) -> bool:
     the reference is then too low."""
     mp, gflops = result.references.measured_peak, result.metric("achieved_gflops")
     return mp is not None and gflops is not None and gflops * 1e9 > mp.value
+
+
+def upper_bound(peak: PeakRef) -> float:
+    """The most the peak could be, given its samples: the upper end of its 95% interval
+    (the point value for peaks stored before intervals were)."""
+    return peak.high if peak.high is not None else peak.value
+
+
+def beats_peak(metrics: Mapping[str, Metric], refs: References) -> float | None:
+    """The case's compute rate (FLOP/s) when it is above the upper bound of the measured peak it
+    is judged against, else None: proof that the peak is no ceiling."""
+    mp, b = refs.measured_peak, refs.basis
+    if mp is None or b.compute_dtype is None or b.not_comparable:
+        return None
+    gflops = _value(metrics, b.compute_metric)
+    if gflops is None or not gflops * 1e9 > upper_bound(mp):
+        return None
+    return gflops * 1e9
+
+
+def unreliable_text(peak: PeakRef) -> str:
+    return (
+        f"the measured peak ({peak.value / 1e9:.4g} GFLOP/s) is unreliable: {peak.unreliable}; "
+        "re-measure it on an idle host (accelbench peaks --remeasure)"
+    )
+
+
+def judge_peak(refs: References, metrics: Mapping[str, Metric], case: str) -> References:
+    """``refs`` with its measured peak marked unreliable when this case (described by
+    ``case``) beat the peak's upper bound, so no utilisation above 100% is ever stored."""
+    rate = beats_peak(metrics, refs)
+    mp = refs.measured_peak
+    if rate is None or mp is None or mp.unreliable:
+        return refs
+    why = (
+        f"{case} reached {rate / 1e9:.4g} GFLOP/s, above the peak's 95% upper bound "
+        f"{upper_bound(mp) / 1e9:.4g} GFLOP/s (a peak measured on a busy host or below the "
+        "plateau, or a kernel doing fewer FLOPs than counted)"
+    )
+    return refs.model_copy(update={"measured_peak": mp.model_copy(update={"unreliable": why})})
+
+
+def unreliable_peaks(results: list[Result]) -> dict[str, str]:
+    """Measured peaks (by result id) that some result in ``results`` beat beyond their upper
+    bound, with the reason: a report shows "unreliable" for every utilisation judged against
+    them, including those stored before the case that proved it."""
+    out: dict[str, str] = {}
+    for r in results:
+        mp = r.references.measured_peak
+        if mp is None or mp.result_id is None or mp.result_id in out:
+            continue
+        if mp.unreliable:
+            out[mp.result_id] = mp.unreliable
+            continue
+        judged = judge_peak(r.references, r.metrics, r.description or r.kind)
+        if judged.measured_peak is not None and judged.measured_peak.unreliable:
+            out[mp.result_id] = judged.measured_peak.unreliable
+    return out
 
 
 def roofline_bound(result: Result) -> str | None:

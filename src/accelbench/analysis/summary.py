@@ -37,9 +37,30 @@ def run_summary(results: list[Result]) -> list[dict[str, Any]]:
                 "best_case": (best[1].description or describe_case(best[1].case)) if best else None,
                 "median_cv": cvs[len(cvs) // 2] if cvs else None,
                 "high_spread": sum(bool(r.summary and r.summary.high_spread) for r in ok),
+                "host_busy": sum(r.host_busy for r in ok),
                 "not_converged": sum(
                     r.config.get("protocol", {}).get("converged") is False for r in ok
                 ),
             }
         )
     return rows
+
+
+def host_summary(results: list[Result]) -> dict[str, Any]:
+    """How busy the host was over a run's measured (ok) cases: how many were flagged, the worst
+    readings (other processes' CPUs, steal), for the line under the run summary."""
+    states = [r.host for r in results if r.host is not None and r.status is Status.OK]
+    others = [h.other_cpus for h in states if h.other_cpus is not None]
+    steals = [h.steal_pct for h in states if h.steal_pct is not None]
+    device = sorted({p for h in states if h.device for p in h.device.other_processes or []})
+    slowdown = sorted({x for h in states if h.device for x in h.device.slowdown})
+    return {
+        "recorded": len(states),
+        "busy": sum(h.busy for h in states),
+        "max_other_cpus": max(others) if others else None,
+        "median_other_cpus": sorted(others)[len(others) // 2] if others else None,
+        "max_steal_pct": max(steals) if steals else None,
+        "device_processes": device,
+        "device_slowdown": slowdown,
+        "logical_cpus": states[0].logical_cpus if states else None,
+    }

@@ -8,6 +8,7 @@ none prints, so a notebook gets the same answers the command line shows::
 """
 
 from accelbench.api import results
+from accelbench.api.host import HostBusy, HostCheck, check_host, require_idle
 from accelbench.api.idle import measure_idle_power
 from accelbench.api.peaks import PeaksReport, measure_peaks
 from accelbench.api.plan import Plan, load_suite, resolve, validate_suite
@@ -19,11 +20,14 @@ run = run_suite
 """Run a suite on a device into a store (alias of :func:`run_suite`)."""
 
 __all__ = [
+    "HostBusy",
+    "HostCheck",
     "PeaksReport",
     "Plan",
     "ReferenceBook",
     "RunReport",
     "build_references",
+    "check_host",
     "compare",
     "device_lock",
     "load_suite",
@@ -31,6 +35,7 @@ __all__ = [
     "measure_peaks",
     "peak_ref",
     "report",
+    "require_idle",
     "resolve",
     "results",
     "run",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from accelbench.api.plan import resolve, validate_suite
-from accelbench.api.references import same_stack
+from accelbench.api.references import peak_ref, same_stack
 from accelbench.api.runner import Reporter, run_suite, set_threads
 from accelbench.config import PeakSpec, Suite
 from accelbench.devices import make_device
@@ -41,12 +41,15 @@ def peaks_suite(
     dtypes: list[str] | None = None,
     bandwidth_sizes: list[int] | None = None,
     time_budget_s: float = 10.0,
+    search: bool = True,
 ) -> Suite:
     """The suite ``accelbench peaks`` runs on ``device``.
 
-    Adaptive protocol: at least 10 timed iterations per size, until the 95% CI is within 1%
-    of the mean or ``time_budget_s`` of timed work per size, because a peak is the reference
-    every utilisation is divided by and deserves more samples than a sweep case.
+    Adaptive protocol: at least 10 timed iterations per shape, until the 95% CI is within 1%
+    of the mean or ``time_budget_s`` of timed work per shape, because a peak is the reference
+    every utilisation is divided by and deserves more samples than a sweep case. Each GEMM
+    shape is first warmed up for a tenth of that budget (at most 1 s) so clocks settle, and
+    with ``search`` the shapes around the best square are tried too (see ``peak-gemm``).
     """
     gemm_sizes = sizes or (CPU_SIZES if device.kind == "cpu" else ACCELERATOR_SIZES)
     bw: dict[str, Any] = {"sizes": bandwidth_sizes} if bandwidth_sizes else {}
@@ -65,7 +68,12 @@ def peaks_suite(
             {
                 "name": "peak-compute",
                 "kind": "peak-gemm",
-                "params": {"sizes": gemm_sizes, "dtypes": dtypes or PEAK_DTYPES},
+                "params": {
+                    "sizes": gemm_sizes,
+                    "dtypes": dtypes or PEAK_DTYPES,
+                    "search": search,
+                    "warmup_s": min(1.0, time_budget_s / 10),
+                },
             },
             {"name": "peak-memory", "kind": "peak-bandwidth", "params": bw},
         ],
@@ -89,11 +97,15 @@ def peak_rows(results: list[Result], device_info: Any) -> list[dict[str, Any]]:
             what, unit = "memory bandwidth", "GB/s"
         else:
             continue
+        ref = peak_ref(r) if measured is not None else None
         rows.append(
             {
                 "peak": what,
                 "status": r.status.value,
                 "measured": measured,
+                "low": ref.low / 1e9 if ref is not None and ref.low is not None else None,
+                "high": ref.high / 1e9 if ref is not None and ref.high is not None else None,
+                "host_busy": r.host_busy,
                 "unit": unit,
                 "cv": r.summary.cv if r.summary and measured is not None else None,
                 "datasheet": sheet,
@@ -143,12 +155,14 @@ def quality_note(r: Result) -> str:
     if r.status is not Status.OK:
         return r.message or r.status.value
     notes = []
+    if r.host_busy and r.host is not None:
+        notes.append("host busy: " + "; ".join(r.host.reasons))
     if r.summary is not None and r.summary.high_spread:
         notes.append(f"noisy (CV {r.summary.cv:.0%})")
     if r.config.get("protocol", {}).get("converged") is False:
         notes.append("CI target not reached")
     if notes:
-        notes.append("re-measure on a quiet machine with --remeasure")
+        notes.append("re-measure on an idle host with --remeasure")
     return "; ".join(notes)
 
 
@@ -183,6 +197,7 @@ def measure_peaks(
     dtypes: list[str] | None = None,
     bandwidth_sizes: list[int] | None = None,
     time_budget_s: float = 10.0,
+    search: bool = True,
     remeasure: bool = False,
     peaks_override: list[PeakSpec] | None = None,
     reporter: Reporter | None = None,
@@ -209,6 +224,7 @@ def measure_peaks(
         dtypes=dtypes,
         bandwidth_sizes=bandwidth_sizes or None,
         time_budget_s=time_budget_s,
+        search=search,
     )
     info = dev.info()
     env = collect_environment(info, seed=suite.seed, threads=set_threads(threads))

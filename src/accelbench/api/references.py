@@ -23,6 +23,7 @@ from accelbench.results.schema import (
     Status,
 )
 from accelbench.results.store import Store
+from accelbench.timing.intervals import rate_interval
 
 
 def same_stack(result: Result, env: Environment) -> bool:
@@ -42,12 +43,20 @@ def same_stack(result: Result, env: Environment) -> bool:
 
 def peak_ref(result: Result) -> PeakRef | None:
     """The ceiling a ``peak-gemm`` (FLOP/s) or ``peak-bandwidth`` (B/s) result measured, with
-    its quality: when it was taken, its spread, whether it converged."""
+    its quality: when it was taken, its spread and 95% interval, whether it converged, and
+    whether the host was busy meanwhile.
+
+    The interval is the one the result stores (``peak_gflops_low``/``_high``), else the
+    bootstrap interval of its median time, inverted (:func:`rate_interval`)."""
     name = "peak_gflops" if result.kind == "peak-gemm" else "peak_gbs"
     value = result.metric(name)
     if value is None:
         return None
     s = result.summary
+    low, high = result.metric(f"{name}_low"), result.metric(f"{name}_high")
+    if low is None or high is None:
+        iv = rate_interval(value, result.samples)
+        low, high = (iv.low, iv.high) if iv is not None else (None, None)
     return PeakRef(
         result_id=result.result_id,
         value=value * 1e9,
@@ -56,6 +65,9 @@ def peak_ref(result: Result) -> PeakRef | None:
         high_spread=s.high_spread if s else None,
         converged=result.config.get("protocol", {}).get("converged"),
         convention=result.config.get("byte_convention"),
+        low=low * 1e9 if low is not None else None,
+        high=high * 1e9 if high is not None else None,
+        host_busy=result.host.busy if result.host is not None else None,
     )
 
 
@@ -65,14 +77,21 @@ class ReferenceBook:
     def __init__(self, store: Store, device: str, env: Environment, info: DeviceInfo) -> None:
         self.store, self.device, self.env, self.info = store, device, env, info
         self._run: dict[tuple[str, str | None], PeakRef] = {}
+        self._refs: dict[str, PeakRef | None] = {}
+        self._unreliable: dict[str, str] = {}
+        """Peaks (by result id) a case of this run beat beyond their upper bound."""
 
     def note(self, result: Result) -> None:
-        """Remember a peak measured in this run: later cases use it before any stored one."""
+        """Remember a peak measured in this run (later cases use it before any stored one), and
+        a peak a case proved unreliable (later cases are not judged against it)."""
         if result.status is Status.OK and result.kind in ("peak-gemm", "peak-bandwidth"):
             ref = peak_ref(result)
             if ref is not None:
                 dtype = result.case.get("dtype") if result.kind == "peak-gemm" else None
                 self._run[(result.kind, dtype)] = ref
+        mp = result.references.measured_peak
+        if mp is not None and mp.unreliable and mp.result_id:
+            self._unreliable.setdefault(mp.result_id, mp.unreliable)
 
     def _stored(self, kind: str, dtype: str | None) -> Result | None:
         """The newest ok ``kind`` result measured here on this device and software stack."""
@@ -94,10 +113,17 @@ class ReferenceBook:
         return None
 
     def _peak(self, kind: str, dtype: str | None) -> PeakRef | None:
-        if (kind, dtype) in self._run:
-            return self._run[(kind, dtype)]
-        r = self._stored(kind, dtype)
-        return None if r is None else peak_ref(r)
+        ref = self._run.get((kind, dtype))
+        if ref is None:
+            r = self._stored(kind, dtype)
+            if r is None:
+                return None
+            if r.result_id not in self._refs:  # the interval is computed once per peak
+                self._refs[r.result_id] = peak_ref(r)
+            ref = self._refs[r.result_id]
+        if ref is not None and ref.result_id in self._unreliable:
+            ref = ref.model_copy(update={"unreliable": self._unreliable[ref.result_id]})
+        return ref
 
     def idle_power(self) -> tuple[IdleRef | None, str | None]:
         r = self._stored("idle-power", None)

@@ -12,6 +12,7 @@ from accelbench.api.results import open_store
 from accelbench.api.sources import resolve_side, select_runs
 from accelbench.errors import UserError
 from accelbench.report import Written, write_report
+from accelbench.timing.intervals import RESAMPLES, SEED, BootstrapSettings
 
 REPORT_FORMATS = ("html", "md")
 FIGURE_FORMATS = ("svg", "png")
@@ -58,11 +59,43 @@ class ComparisonOutcome:
     comparison: Comparison
 
 
-def compare(base: str, candidate: str, db: Path) -> ComparisonOutcome:
-    """Each side is a run id or prefix, ``SUITE@DEVICE``, or a database file."""
+def compare(
+    base: str,
+    candidate: str,
+    db: Path,
+    *,
+    allow_mismatch: bool = False,
+    exclude_noisy: bool = False,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> ComparisonOutcome:
+    """Each side is a run id or prefix, ``SUITE@DEVICE``, or a database file.
+
+    Every ratio gets a 95% bootstrap interval (``resamples``, ``seed``); pairs whose settings
+    differ are left out of the summaries unless ``allow_mismatch``; noisy pairs and pairs
+    measured on a busy host are counted, and left out with ``exclude_noisy``. Comparing a run
+    with itself is an error."""
+    if not 100 <= resamples <= 1_000_000:
+        raise UserError(f"--resamples {resamples}: expected 100 to 1000000 bootstrap resamples")
+    if seed < 0:
+        raise UserError(f"--seed {seed}: expected 0 or more")
     b = resolve_side(base, db)
     c = resolve_side(candidate, db)
-    return ComparisonOutcome(b, c, compare_results(b.results, c.results, b.label, c.label))
+    if (b.key, b.source) == (c.key, c.source):
+        raise UserError(
+            f"{base!r} and {candidate!r} are the same run ({b.key} in {b.source}): a run "
+            "compared with itself is 1.0 by construction; compare two different runs"
+        )
+    cmp = compare_results(
+        b.results,
+        c.results,
+        b.label,
+        c.label,
+        allow_mismatch=allow_mismatch,
+        exclude_noisy=exclude_noisy,
+        settings=BootstrapSettings(resamples=resamples, seed=seed),
+    )
+    return ComparisonOutcome(b, c, cmp)
 
 
 def write_comparison(outcome: ComparisonOutcome, output: Path) -> Written:

@@ -23,16 +23,25 @@ from typing import Any, Protocol
 import torch
 from pydantic import ValidationError
 
-from accelbench.analysis.derived import derived_metrics
+from accelbench.analysis.derived import derived_metrics, judge_peak
 from accelbench.api.plan import Plan, resolve
 from accelbench.api.references import ReferenceBook, build_references
 from accelbench.config import PeakSpec, Suite
 from accelbench.devices import BaseDevice, make_device
 from accelbench.environment import collect_environment
 from accelbench.errors import DeviceError, Unsupported, UserError
+from accelbench.hoststate import HostMonitor, HostReaders
 from accelbench.power.metrics import power_metrics
 from accelbench.power.session import DEFAULT_RATE_HZ, PowerMonitor
-from accelbench.results.schema import Basis, Environment, References, Result, Status, case_key
+from accelbench.results.schema import (
+    Basis,
+    Environment,
+    HostState,
+    References,
+    Result,
+    Status,
+    case_key,
+)
 from accelbench.results.store import Store
 from accelbench.timing.settings import MeasureSettings
 from accelbench.workloads import CaseOutput, RunContext, Workload
@@ -180,17 +189,20 @@ def run_case(
     env: Environment,
     measure_cfg: dict[str, Any],
     references: ReferenceBook | None = None,
+    host: HostMonitor | None = None,
 ) -> Result:
     """Run one case and always return a result; only KeyboardInterrupt escapes.
 
     Derived numbers (utilisation, roofline, net energy) are computed here, once, by
     :func:`accelbench.analysis.derived.derived_metrics` from the case's raw metrics and the
-    references ``references`` looks up; the references are stored with the result.
+    references ``references`` looks up; the references are stored with the result. With
+    ``host``, the host's state around the case is stored too (``Result.host``).
     """
     device = ctx.device
     started = datetime.now(timezone.utc)
     out: CaseOutput
     torch.manual_seed(suite.seed)
+    mark = host.mark() if host is not None else None
     try:
         dtype = case.get("dtype")
         if dtype is not None:
@@ -206,6 +218,7 @@ def run_case(
             out = CaseOutput(metrics={}, status=Status.UNSUPPORTED, message=why)
         else:
             out = _failure(exc, device)
+    host_state = host.state(mark) if host is not None and mark is not None else None
     refs = References()
     if out.status is not Status.OK:
         device.empty_cache()  # the exception's frames are gone now, so memory can be released
@@ -217,9 +230,21 @@ def run_case(
             refs = references.for_case(out.basis, timed)
         else:  # no store to look peaks up in: the datasheet is all there is
             refs = build_references(out.basis or Basis(), ctx.info)
+        refs = judge_peak(refs, out.metrics, workload.describe(case))
         out.metrics.update(derived_metrics(out.metrics, refs, out.config.get("power")))
     return _result(
-        workload, wl_name, case, out, suite, run_id, env, measure_cfg, device, started, refs
+        workload,
+        wl_name,
+        case,
+        out,
+        suite,
+        run_id,
+        env,
+        measure_cfg,
+        device,
+        started,
+        refs,
+        host_state,
     )
 
 
@@ -268,6 +293,7 @@ def _result(
     device: BaseDevice,
     started: datetime,
     references: References,
+    host: HostState | None = None,
 ) -> Result:
     m = out.measurement
     config = {
@@ -307,6 +333,7 @@ def _result(
         summary=m.summary if m else None,
         trace=out.trace,
         references=references,
+        host=host,
         environment=env,
         started_at=started,
         finished_at=datetime.now(timezone.utc),
@@ -327,14 +354,17 @@ def run_suite(
     power: bool = True,
     power_rate_hz: float = DEFAULT_RATE_HZ,
     data_dir: str | Path | None = None,
+    host: HostMonitor | None = None,
     offline: bool = False,
 ) -> RunReport:
     """Run every case of ``suite`` on ``device`` and store each result as it completes.
 
     ``suite`` is a validated suite (resolved here) or an already resolved :class:`Plan`. With
     ``power`` (the default) the device's power meters are opened once for the run and sampled
-    at ``power_rate_hz`` around every timed region. ``offline`` forbids downloading a missing
-    dataset (``$ACCELBENCH_OFFLINE`` forbids it too).
+    at ``power_rate_hz`` around every timed region. The host's state around every case is
+    recorded (``host``: default, this machine's readings and the device's own report), so a
+    case measured while something else loaded the machine is flagged ``host_busy``.
+    ``offline`` forbids downloading a missing dataset (``$ACCELBENCH_OFFLINE`` forbids it too).
     """
     plan = suite if isinstance(suite, Plan) else resolve(suite)
     s = plan.suite
@@ -387,6 +417,8 @@ def run_suite(
             if power:
                 monitor = PowerMonitor.for_device(dev, power_rate_hz)
             book = ReferenceBook(st, dev.spec, env, info)
+            monitor_host = host or HostMonitor(HostReaders(device=dev.activity))
+            monitor_host.mark()  # the first case's window starts here at the latest
             rep.start(run_id, plan.n_cases, report.skipped_already_stored)
             try:
                 for wl_name, wl, case, ms in todo:
@@ -409,6 +441,7 @@ def run_suite(
                         env=env,
                         measure_cfg=ms.model_dump(),
                         references=book,
+                        host=monitor_host,
                     )
                     st.add(result)
                     report.results.append(result)

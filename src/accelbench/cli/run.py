@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from accelbench.analysis.summary import run_summary
+from accelbench.analysis.summary import host_summary, run_summary
 from accelbench.analysis.training import RepeatGroup, repeat_groups
 from accelbench.cli.app import (
     DEFAULT_DB,
@@ -113,12 +113,35 @@ def run(
             help="never download a missing dataset (a workload that needs one stores an error)",
         ),
     ] = False,
+    require_idle: Annotated[
+        bool,
+        typer.Option(
+            "--require-idle",
+            help="refuse to start unless the host is idle, waiting up to --idle-wait for it",
+        ),
+    ] = False,
+    idle_wait: Annotated[
+        float,
+        typer.Option("--idle-wait", help="seconds --require-idle waits for the host to settle"),
+    ] = 60.0,
+    idle_check: Annotated[
+        float,
+        typer.Option(
+            "--idle-check",
+            envvar="ACCELBENCH_IDLE_CHECK_S",
+            help="seconds the host is sampled before the run starts (0: no check)",
+        ),
+    ] = 1.0,
 ) -> None:
     """Run a suite on a device; every case is stored in the database as it completes.
 
     With --nproc-per-node N the suite runs data-parallel under torchrun: N processes on this
     node (and --nnodes M nodes meeting at --rdzv-endpoint), one result per case holding every
     rank's record, stored by the node with --node-rank 0.
+
+    The host is checked first (other processes' CPU use, hypervisor steal, other processes on
+    the device): a busy host is warned about, or refused with --require-idle; each case
+    records the host's state and is flagged host_busy when something competed with it.
     """
     from accelbench.api import load_suite, run_suite
 
@@ -150,10 +173,12 @@ def run(
             "--nproc-per-node N too"
         )
     s = load_suite(suite)
+    spec = device_spec(device)
+    _check_host(spec, require_idle, idle_wait, idle_check)
     reporter = RichReporter(err)
     report = run_suite(
         s,
-        device=device_spec(device),
+        device=spec,
         db=db,
         threads=threads,
         resume=resume,
@@ -249,6 +274,7 @@ def _run_distributed(
 
 def _print_run(report: RunReport, as_json: bool, exit_on_interrupt: bool = True) -> None:
     rows = run_summary(report.results)
+    host = host_summary(report.results)
     groups = [g for g in repeat_groups(report.results) if g.runs > 1]
     if as_json:
         print_json(
@@ -262,6 +288,7 @@ def _print_run(report: RunReport, as_json: bool, exit_on_interrupt: bool = True)
                 "skipped_already_stored": report.skipped_already_stored,
                 "stored_in_runs": report.stored_in_runs,
                 "workloads": rows,
+                "host": host,
                 "repeat_groups": [vars(g) for g in groups],
                 "results": [r.result_id for r in report.results],
             }
@@ -279,6 +306,7 @@ def _print_run(report: RunReport, as_json: bool, exit_on_interrupt: bool = True)
             "best case",
             "median CV",
             "noisy",
+            "busy",
             title=f"run {report.run_id}",
         )
         for r in rows:
@@ -296,6 +324,7 @@ def _print_run(report: RunReport, as_json: bool, exit_on_interrupt: bool = True)
                 r["best_case"] or "-",
                 cv,
                 str(r["high_spread"]),
+                str(r["host_busy"]),
             )
         out.print(t)
         _print_repeats(groups)
@@ -306,6 +335,14 @@ def _print_run(report: RunReport, as_json: bool, exit_on_interrupt: bool = True)
             out.print(
                 f"{noisy} noisy (IQR above 10% of the median), {unconverged} stopped on the time "
                 "budget before reaching the CI target: treat those numbers with care"
+            )
+        if host["busy"]:
+            out.print(
+                f"{host['busy']} of {host['recorded']} cases measured on a busy host "
+                f"({_busy_numbers(host)}): slower and noisier than the hardware is; re-run on "
+                "an idle host (--require-idle), or compare with --exclude-noisy",
+                markup=False,
+                highlight=False,
             )
         out.print(
             f"{len(report.results)} results stored in {report.db} in {report.wall_s:.1f} s"
@@ -347,6 +384,51 @@ def _print_scaling(results: list[Result]) -> None:
                 f"{p.time_to_threshold_s:.1f}" if p.time_to_threshold_s is not None else "-",
             )
         out.print(t)
+
+
+def _busy_numbers(host: dict[str, Any]) -> str:
+    parts = []
+    if host["max_other_cpus"] is not None:
+        parts.append(
+            f"other processes used up to {host['max_other_cpus']:.2f} of "
+            f"{host['logical_cpus']} CPUs, median {host['median_other_cpus']:.2f}"
+        )
+    if host["max_steal_pct"]:
+        parts.append(f"steal up to {host['max_steal_pct']:.1f}%")
+    if host["device_processes"]:
+        parts.append(f"other device processes: {', '.join(host['device_processes'][:3])}")
+    if host["device_slowdown"]:
+        parts.append(f"device slowdown: {', '.join(host['device_slowdown'])}")
+    return "; ".join(parts)
+
+
+def _check_host(spec: str, require: bool, wait_s: float, window_s: float) -> None:
+    """Warn (or, with --require-idle, wait and refuse) when the host is busy at the start."""
+    from accelbench.api.host import check_host, require_idle
+
+    if window_s == 0 and not require:
+        return
+    window = window_s or 1.0
+    if require:
+        check = require_idle(
+            spec,
+            window_s=window,
+            wait_s=wait_s,
+            on_busy=lambda c: err.print(
+                f"waiting for an idle host: {c.describe()}", markup=False, highlight=False
+            ),
+        )
+        if check.waited_s:
+            err.print(f"host idle after {check.waited_s:.0f} s", highlight=False)
+        return
+    check = check_host(spec, window_s=window)
+    if not check.idle:
+        err.print(
+            f"warning: the host is not idle: {check.describe()}; cases measured meanwhile are "
+            "flagged host_busy (--require-idle waits for an idle host)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _print_repeats(groups: list[RepeatGroup]) -> None:
@@ -418,6 +500,13 @@ def peaks(
             help="seconds of timed work per size before stopping short of the 1% CI target",
         ),
     ] = 10.0,
+    search: Annotated[
+        bool,
+        typer.Option(
+            "--search/--no-search",
+            help="also try GEMM shapes around the best square (smaller, larger, tall, wide)",
+        ),
+    ] = True,
     remeasure: Annotated[
         bool, typer.Option("--remeasure", help="measure again even if peaks are stored")
     ] = False,
@@ -439,6 +528,7 @@ def peaks(
         dtypes=dtypes,
         bandwidth_sizes=parse_bandwidth_sizes(bandwidth_sizes or []),
         time_budget_s=time_budget,
+        search=search,
         remeasure=remeasure,
         peaks_override=load_peaks(peaks_file),
         reporter=RichReporter(err),
@@ -450,7 +540,7 @@ def peaks(
     else:
         t = Table(
             "peak",
-            "measured",
+            "measured [95%]",
             "CV",
             "datasheet",
             "of datasheet",
@@ -458,7 +548,11 @@ def peaks(
             title=f"measured peaks of {dev_spec} ({pk.info.name})",
         )
         for r in rows:
-            measured = f"{r['measured']:.1f} {r['unit']}" if r["measured"] is not None else "-"
+            measured = "-"
+            if r["measured"] is not None:
+                measured = f"{r['measured']:.1f} {r['unit']}"
+                if r["low"] is not None and r["high"] is not None:
+                    measured += f" [{r['low']:.1f}, {r['high']:.1f}]"
             sheet = f"{r['datasheet']:.1f} {r['unit']}" if r["datasheet"] is not None else "-"
             t.add_row(
                 r["peak"],

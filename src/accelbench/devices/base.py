@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from accelbench.config import PeakSpec
 from accelbench.names import LOW_PRECISIONS, PRECISIONS
 from accelbench.registry import Registry
+from accelbench.results.schema import DeviceActivity
 
 # The torch storage dtype of each precision accelbench measures (names: accelbench.names).
 # ``tfloat32`` is float32 storage with TF32 tensor-core math (CUDA). ``float8_e5m2`` is the
@@ -308,6 +309,13 @@ class BaseDevice:
 
     def extra_info(self) -> dict[str, Any]:
         return {}
+
+    def activity(self) -> DeviceActivity | None:
+        """Who else uses this device and whether it slowed its clocks, from its management
+        interface, read after each case to judge whether the host was busy
+        (:mod:`accelbench.hoststate`). None where the device has no such interface (the CPU:
+        the host's own readings cover it)."""
+        return None
 
     # -- execution -----------------------------------------------------------------------------
     def synchronize(self) -> None:

@@ -4,6 +4,7 @@ API)."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from accelbench.devices.base import (
     installed_version,
 )
 from accelbench.names import LOW_PRECISIONS
+from accelbench.results.schema import DeviceActivity
 
 
 def _nvml_driver() -> tuple[str | None, str | None]:
@@ -39,6 +41,87 @@ def _nvml_driver() -> tuple[str | None, str | None]:
             if word[:1].isdigit() and word.count(".") >= 1:
                 return word, None
     return None, "nvidia-ml-py is not installed and /proc/driver/nvidia/version is absent"
+
+
+# Clock event (throttle) reasons, the bits of nvmlClocksEventReasons in nvml.h (CUDA 12
+# headers; the same bits as the older nvmlClocksThrottleReason* names).
+THROTTLE_REASONS = {
+    0x1: "gpu idle",
+    0x2: "applications clocks setting",
+    0x4: "software power cap",
+    0x8: "hardware slowdown",
+    0x10: "sync boost",
+    0x20: "software thermal slowdown",
+    0x40: "hardware thermal slowdown",
+    0x80: "hardware power brake slowdown",
+    0x100: "display clock setting",
+}
+# The reasons that make a measurement slower than the chip is: heat, an external slowdown
+# signal, the power brake. A power cap under full load is the chip's normal behaviour, and
+# idle/application settings say nothing about speed under load.
+SLOWDOWN_BITS = 0x8 | 0x20 | 0x40 | 0x80
+NVML_CLOCK_SM = 1  # nvmlClockType_t NVML_CLOCK_SM
+
+
+def _other_processes(nv: Any, handle: Any, own_pid: int) -> list[str] | None:
+    """Other processes with a context on the GPU, 'pid N (M MiB)'; None when the driver cannot
+    list compute processes."""
+    try:
+        procs = list(nv.nvmlDeviceGetComputeRunningProcesses(handle))
+    except Exception:
+        return None
+    with contextlib.suppress(Exception):  # graphics processes: not on every driver
+        procs += list(nv.nvmlDeviceGetGraphicsRunningProcesses(handle))
+    unique = list({int(p.pid): p for p in procs}.values())
+    if any(int(p.pid) == own_pid for p in unique):
+        rest = [p for p in unique if int(p.pid) != own_pid]
+    else:
+        # In a container with its own pid namespace the driver reports host pids, so this
+        # process is listed under another number: count it as one of them.
+        rest = unique[1:]
+    out = []
+    for p in rest:
+        mem = getattr(p, "usedGpuMemory", None)
+        out.append(f"pid {p.pid}" + (f" ({int(mem) // 2**20} MiB)" if mem else ""))
+    return out
+
+
+def nvml_activity(nv: Any, handle: Any, own_pid: int) -> DeviceActivity:
+    """The device's report through NVML: other processes, utilisation, SM clock and throttle
+    reasons. Each reading that the driver does not support is left out, not guessed."""
+    others = _other_processes(nv, handle, own_pid)
+    util = sm = sm_max = None
+    reasons: list[str] = []
+    slowdown: list[str] = []
+    with contextlib.suppress(Exception):
+        util = float(nv.nvmlDeviceGetUtilizationRates(handle).gpu)
+    try:
+        sm = float(nv.nvmlDeviceGetClockInfo(handle, NVML_CLOCK_SM))
+        sm_max = float(nv.nvmlDeviceGetMaxClockInfo(handle, NVML_CLOCK_SM))
+    except Exception:
+        pass
+    for getter in (
+        "nvmlDeviceGetCurrentClocksEventReasons",
+        "nvmlDeviceGetCurrentClocksThrottleReasons",
+    ):
+        fn = getattr(nv, getter, None)
+        if fn is None:
+            continue
+        try:
+            mask = int(fn(handle))
+        except Exception:
+            continue
+        reasons = [name for bit, name in THROTTLE_REASONS.items() if mask & bit]
+        slowdown = [name for bit, name in THROTTLE_REASONS.items() if mask & bit & SLOWDOWN_BITS]
+        break
+    return DeviceActivity(
+        other_processes=others,
+        utilisation_pct=util,
+        sm_clock_mhz=sm,
+        max_sm_clock_mhz=sm_max,
+        throttle_reasons=reasons,
+        slowdown=slowdown,
+    )
 
 
 @DEVICES.register("cuda")
@@ -158,6 +241,32 @@ class CudaDevice(TorchAcceleratorDevice):
         if installed_version(name, "triton") is None:
             return None, TRITON_MISSING
         return "compiled", None
+
+    _nvml: tuple[Any, Any] | None = None
+
+    def activity(self) -> DeviceActivity | None:
+        """Other processes, clocks and throttle reasons from NVML (NVIDIA only; the GPU is
+        found by its PCI bus id, as the power meter finds it)."""
+        if self.is_rocm:
+            return DeviceActivity(unavailable="not read on ROCm (no NVML)")
+        if self._nvml is None:
+            try:
+                import pynvml  # from nvidia-ml-py
+            except ImportError:
+                return DeviceActivity(
+                    unavailable="nvidia-ml-py is not installed: pip install 'accelbench[nvidia]'"
+                )
+            bus = self.pci_bus_id()
+            if bus is None:
+                return DeviceActivity(unavailable="torch reports no PCI bus id for this GPU")
+            try:
+                pynvml.nvmlInit()  # reference-counted by NVML; held for the process
+                handle = pynvml.nvmlDeviceGetHandleByPciBusId(bus)
+            except Exception as exc:
+                return DeviceActivity(unavailable=f"NVML: {str(exc).strip() or type(exc).__name__}")
+            self._nvml = (pynvml, handle)
+        nv, handle = self._nvml
+        return nvml_activity(nv, handle, os.getpid())
 
     def dtype_support(self, dtype: str) -> tuple[bool, str | None]:
         if dtype in LOW_PRECISIONS:

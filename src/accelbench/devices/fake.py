@@ -28,6 +28,7 @@ from accelbench.devices.base import (
 )
 from accelbench.devices.specs import PeakSpec
 from accelbench.names import LOW_PRECISIONS
+from accelbench.results.schema import DeviceActivity
 
 if TYPE_CHECKING:
     from accelbench.power.base import PowerMeter
@@ -154,6 +155,7 @@ class FakeDevice(BaseDevice):
         llc_bytes: int | None = 1 << 20,
         flush_cost_s: float | None = None,
         triton: bool = True,
+        activity: Callable[[], DeviceActivity | None] | None = None,
     ) -> None:
         super().__init__(index, [*(peaks_override or []), FAKE_PEAK])
         self._name = name
@@ -167,6 +169,9 @@ class FakeDevice(BaseDevice):
         self.power_meter = power_meter
         """What the ``fake`` power backend gives this device: a meter, a string (no meter, for
         that reason), or None for a 100 W energy counter (:mod:`accelbench.power.fake`)."""
+        self._activity = activity
+        """What the device reports about other users and its clocks (as NVML would); None:
+        no management interface, like the CPU."""
         self._alloc: _Allocator | None = None
         self._last_peak: int | None = None
         self.sync_count = 0
@@ -206,6 +211,9 @@ class FakeDevice(BaseDevice):
 
     def driver_version(self) -> tuple[str | None, str | None]:
         return "fake-driver-1.0", None
+
+    def activity(self) -> DeviceActivity | None:
+        return self._activity() if self._activity is not None else None
 
     def synchronize(self) -> None:
         self.sync_count += 1

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from accelbench.analysis import compare
 from accelbench.analysis.compare import Comparison
 from accelbench.analysis.groups import RunGroup
+from accelbench.errors import UserError
 from accelbench.report.model import FigureItem, ReportDoc, Section, Table, fmt
 from accelbench.report.sections import ordered
 from accelbench.report.sections.comparison import comparison_section
@@ -50,7 +51,10 @@ def auto_comparisons(groups: list[RunGroup]) -> list[Comparison]:
     for g in groups[1:]:
         base = next((b for b in groups if b is not g and _overlap(b, g)), None)
         if base is not None and groups.index(base) < groups.index(g):
-            out.append(compare(base.results, g.results, base.label, g.label))
+            try:
+                out.append(compare(base.results, g.results, base.label, g.label))
+            except UserError:
+                continue  # the same results twice (a run given twice): nothing to compare
     return out
 
 

@@ -200,6 +200,20 @@ def ratio_scatter(cmp: Comparison) -> Figure:
                 label="no batch" if b is None else f"batch {b}",
                 alpha=0.8,
             )
+            bars = [(x, p) for x, p in sel if p.interval is not None]
+            if bars:  # each ratio's 95% interval
+                ax.errorbar(
+                    [x for x, _ in bars],
+                    [p.ratio for _, p in bars],
+                    yerr=[
+                        [p.ratio - p.interval.low for _, p in bars],
+                        [p.interval.high - p.ratio for _, p in bars],
+                    ],
+                    fmt="none",
+                    ecolor=colour,
+                    elinewidth=0.8,
+                    alpha=0.5,
+                )
         ax.axhline(1.0, color="black", lw=0.8)
         if xlabel != "configuration (index)":
             ax.set_xscale("log")

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench.timing.stats import Summary
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class Status(str, Enum):
@@ -155,6 +155,21 @@ class PeakRef(BaseModel):
     high_spread: bool | None = None
     converged: bool | None = None
     convention: str | None = Field(default=None, description="byte convention (bandwidth)")
+    low: float | None = Field(
+        default=None, description="lower end of the peak's 95% interval, same unit as value"
+    )
+    high: float | None = Field(
+        default=None,
+        description="upper end of the peak's 95% interval: a case above it proves the peak low",
+    )
+    host_busy: bool | None = Field(
+        default=None, description="the peak was measured while the host was busy"
+    )
+    unreliable: str | None = Field(
+        default=None,
+        description="why this peak cannot be trusted as a ceiling (a case beat its upper "
+        "bound); utilisation against it is then unavailable",
+    )
 
 
 class DatasheetRef(BaseModel):
@@ -247,6 +262,66 @@ class Distributed(BaseModel):
     ranks: list[RankRecord] = Field(default_factory=list, description="one record per rank")
 
 
+class DeviceActivity(BaseModel):
+    """What the device's management interface says about who else uses it and how fast it
+    runs (NVML on NVIDIA GPUs), read by the device layer at the end of a case."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    other_processes: list[str] | None = Field(
+        default=None, description="other processes on the device: 'pid (MiB)'; None: unknown"
+    )
+    utilisation_pct: float | None = Field(
+        default=None, description="device busy %, over the driver's last sample period"
+    )
+    sm_clock_mhz: float | None = None
+    max_sm_clock_mhz: float | None = None
+    throttle_reasons: list[str] = Field(
+        default_factory=list, description="active clock throttle reasons, driver names"
+    )
+    slowdown: list[str] = Field(
+        default_factory=list,
+        description="the throttle reasons that slow a measurement down (thermal, hardware "
+        "slowdown, power brake): these flag the case",
+    )
+    unavailable: str | None = Field(default=None, description="why nothing could be read")
+
+
+class HostState(BaseModel):
+    """The host around one case: did anything else compete for it while it was measured?
+
+    CPU shares are averages over ``window_s`` (the case, widened to at least the minimum
+    window by the time just before it, so a 10 ms case is not judged from two clock ticks).
+    ``busy`` is set from the measured shares and the device's report; ``reasons`` give the
+    numbers that set it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_s: float = Field(description="length of the sampled window")
+    logical_cpus: int
+    load_avg_1m: float | None = Field(
+        default=None, description="1-minute load average at the end (includes this process)"
+    )
+    other_cpus: float | None = Field(
+        default=None,
+        description="CPUs' worth of time used by other processes over the window (1.0 = one "
+        "logical CPU fully busy)",
+    )
+    own_cpus: float | None = Field(
+        default=None, description="CPUs' worth of time this process (and its children) used"
+    )
+    steal_pct: float | None = Field(
+        default=None, description="% of all CPU time the hypervisor gave to other guests"
+    )
+    device: DeviceActivity | None = None
+    busy: bool = False
+    reasons: list[str] = Field(default_factory=list)
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="reading -> why it could not be taken"
+    )
+
+
 class Result(BaseModel):
     """One benchmark case's outcome. Immutable once created."""
 
@@ -283,6 +358,11 @@ class Result(BaseModel):
         default_factory=References,
         description="peaks and idle power the derived numbers were computed against",
     )
+    host: HostState | None = Field(
+        default=None,
+        description="the host's state around the case (None in records from before it was "
+        "recorded, and for cases that never ran)",
+    )
     environment: Environment
     started_at: datetime
     finished_at: datetime
@@ -316,6 +396,16 @@ class Result(BaseModel):
     def metric(self, name: str) -> float | None:
         m = self.metrics.get(name)
         return None if m is None else m.value
+
+    @property
+    def host_busy(self) -> bool:
+        """Whether the case was measured while something else competed for the host."""
+        return self.host is not None and self.host.busy
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the timing's IQR exceeds 10% of its median (see ``timing.stats``)."""
+        return self.summary is not None and self.summary.high_spread
 
 
 def case_key(case: dict[str, Any]) -> str:
@@ -428,8 +518,14 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "distributed": data.get("distributed"), "schema_version": 5}
 
 
+def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
+    # v6 records the host's state around each case (``host``); earlier records did not look,
+    # so their host is unknown (None), never "idle".
+    return {**data, "host": data.get("host"), "schema_version": 6}
+
+
 # RECORD_UPGRADES[i] turns a version i+1 record into version i+2.
-RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5]
+RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5, _v5_to_v6]
 
 
 def result_json_schema() -> dict[str, Any]:

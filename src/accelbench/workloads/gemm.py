@@ -14,6 +14,7 @@ or the shape breaks the kernel's rules, the case is ``unsupported`` with the rea
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -24,7 +25,8 @@ from accelbench.devices.base import torch_dtype
 from accelbench.errors import Unsupported
 from accelbench.names import LOW_PRECISIONS, OPS_CONVENTION, GemmPrecision, Mode, rate_unit
 from accelbench.results.schema import Metric
-from accelbench.timing.protocol import measure
+from accelbench.timing.intervals import BootstrapSettings, rate_interval
+from accelbench.timing.protocol import Measurement, measure
 from accelbench.workloads.base import (
     WORKLOADS,
     CaseOutput,
@@ -207,11 +209,42 @@ class PeakGemmParams(BaseModel):
 
     sizes: list[Dim] = Field(default=[2048, 4096], min_length=1)
     dtypes: list[GemmPrecision] = Field(default=["float32", "bfloat16", "float16"], min_length=1)
+    shapes: list[tuple[Dim, Dim, Dim]] = Field(
+        default_factory=list, description="more (m, n, k) shapes to try"
+    )
+    search: bool = Field(
+        default=True,
+        description="after the squares, try shapes around the best one: the squares a quarter "
+        "smaller and larger, and a tall and a wide shape of the same work",
+    )
+    warmup_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=600,
+        allow_inf_nan=False,
+        description="seconds of untimed work on each shape before it is timed, so boost "
+        "clocks, turbo and caches settle",
+    )
+
+
+def search_shapes(size: int) -> list[tuple[int, int, int]]:
+    """Shapes around the best square ``size``, as mamf-finder searches around the plateau
+    (github.com/stas00/ml-engineering, compute/accelerator/benchmarks/mamf-finder.py): the
+    peak of a real kernel is not at one square size, because tiles and waves quantise
+    differently at each shape. Squares a quarter smaller and larger, then a tall (2s x s/2)
+    and a wide (s/2 x 2s) output with the same work as the square."""
+    q = max(64, round(size / 4 / 64) * 64)  # a quarter of the size, in multiples of 64
+    half = max(64, size // 2)
+    out = [(size - q, size - q, size - q), (size + q, size + q, size + q)]
+    out += [(2 * size, half, size), (half, 2 * size, size)]
+    return [t for t in out if min(t) > 0]
 
 
 @WORKLOADS.register("peak-gemm")
 class PeakGemm(Workload):
-    """Measured peak compute: the best median-time GEMM rate over ``sizes``, per dtype."""
+    """Measured peak compute per dtype: the best median-time GEMM rate over the given square
+    sizes, the shapes around the best of them (``search``) and any extra ``shapes``, stored
+    with its 95% interval (the bootstrap interval of that shape's median time, inverted)."""
 
     kind = "peak-gemm"
     Params = PeakGemmParams
@@ -219,38 +252,117 @@ class PeakGemm(Workload):
 
     def cases(self) -> list[dict[str, Any]]:
         sizes = list(dict.fromkeys(self.params.sizes))
-        return [{"dtype": dt, "sizes": sizes} for dt in dict.fromkeys(self.params.dtypes)]
+        extra = (
+            {"shapes": [list(t) for t in dict.fromkeys(self.params.shapes)]}
+            if self.params.shapes
+            else {}
+        )
+        return [{"dtype": dt, "sizes": sizes, **extra} for dt in dict.fromkeys(self.params.dtypes)]
 
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
-        return f"peak compute {case['dtype']} (gemm {'/'.join(map(str, case['sizes']))})"
+        more = f" + {len(case['shapes'])} shapes" if case.get("shapes") else ""
+        return f"peak compute {case['dtype']} (gemm {'/'.join(map(str, case['sizes']))}{more})"
+
+    def _warm(self, fn: Any, ctx: RunContext) -> None:
+        """Run ``fn`` untimed for ``warmup_s`` (synchronising as it goes)."""
+        if self.params.warmup_s <= 0:
+            return
+        end = time.perf_counter() + self.params.warmup_s
+        while True:
+            fn()
+            ctx.device.synchronize()
+            if time.perf_counter() >= end:
+                return
+
+    def _try(
+        self, shape: tuple[int, int, int], dtype: str, ctx: RunContext
+    ) -> tuple[float, Measurement] | str:
+        """(FLOP/s, measurement) of one shape, or why it could not run (out of memory, or a
+        shape an 8-bit kernel's rules refuse: then the text starts with 'unsupported: ')."""
+        m, n, k = shape
+        fn: Any = None
+        try:
+            try:
+                fn = _gemm_callable(m, n, k, dtype, ctx)
+            except Unsupported as exc:
+                return f"unsupported: {exc}"
+            self._warm(fn, ctx)
+            meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
+        except Exception as exc:
+            if not ctx.device.is_oom(exc):
+                raise
+            return f"out of memory: {str(exc).strip().splitlines()[0][:200]}"
+        finally:
+            del fn
+            ctx.device.empty_cache()
+        return gemm_flops(m, n, k) / meas.summary.median, meas
 
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
         dtype = case["dtype"]
-        unit = rate_unit(dtype)
-        best = None
-        per_size: dict[str, Metric] = {}
-        skipped: list[str] = []
+        tried: dict[tuple[int, int, int], tuple[float, Measurement] | str] = {}
         with ctx.device.precision(dtype):
             for s in case["sizes"]:
-                try:
-                    fn = _gemm_callable(s, s, s, dtype, ctx)
-                except Unsupported as exc:  # a size that breaks an 8-bit kernel's shape rule
-                    per_size[f"gflops_at_{s}"] = Metric.missing(unit, str(exc))
-                    skipped.append(str(exc))
-                    continue
-                meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
-                rate = gemm_flops(s, s, s) / meas.summary.median
-                per_size[f"gflops_at_{s}"] = Metric(value=rate / 1e9, unit=unit)
-                if best is None or rate > best[0]:
-                    best = (rate, s, meas)
-                del fn
-                ctx.device.empty_cache()
-        if best is None:
-            raise Unsupported("; ".join(dict.fromkeys(skipped)))
-        rate, size, meas = best
-        metrics = {"peak_gflops": Metric(value=rate / 1e9, unit=unit), **per_size}
-        config: dict[str, Any] = {"best_size": size}
+                tried[(s, s, s)] = self._try((s, s, s), dtype, ctx)
+            squares = [(v[0], t) for t, v in tried.items() if not isinstance(v, str)]
+            if self.params.search and squares:
+                best_square = max(squares)[1][0]
+                for t in search_shapes(best_square):
+                    if t not in tried:
+                        tried[t] = self._try(t, dtype, ctx)
+            for t in map(tuple, case.get("shapes", [])):
+                if t not in tried:
+                    tried[t] = self._try(t, dtype, ctx)  # type: ignore[arg-type]
+        ok = {t: v for t, v in tried.items() if not isinstance(v, str)}
+        if not ok:
+            whys = list(dict.fromkeys(str(v) for v in tried.values()))
+            if all(w.startswith("unsupported: ") for w in whys):
+                raise Unsupported("; ".join(w.removeprefix("unsupported: ") for w in whys))
+            raise MemoryError(f"every shape ran out of memory: {whys[0]}")
+        unit = rate_unit(dtype)
+        shape, (rate, meas) = max(ok.items(), key=lambda kv: kv[1][0])
+        settings = BootstrapSettings()
+        iv = rate_interval(rate, meas.samples_s, settings)
+        metrics = {"peak_gflops": Metric(value=rate / 1e9, unit=unit)}
+        why = "fewer than 2 timed samples at the best shape: no interval"
+        metrics["peak_gflops_low"] = (
+            Metric(value=iv.low / 1e9, unit=unit) if iv else Metric.missing(unit, why)
+        )
+        metrics["peak_gflops_high"] = (
+            Metric(value=iv.high / 1e9, unit=unit) if iv else Metric.missing(unit, why)
+        )
+        for (m, n, k), v in tried.items():
+            name = f"gflops_at_{m}" if m == n == k else f"gflops_at_{m}x{n}x{k}"
+            metrics[name] = (
+                Metric.missing(unit, v.removeprefix("unsupported: "))
+                if isinstance(v, str)
+                else Metric(value=v[0] / 1e9, unit=unit)
+            )
+        config: dict[str, Any] = {
+            "best_size": shape[0] if shape[0] == shape[1] == shape[2] else None,
+            "best_shape": list(shape),
+            "shapes_tried": [
+                (
+                    {"shape": list(t), "unsupported": v.removeprefix("unsupported: ")}
+                    if v.startswith("unsupported: ")
+                    else {"shape": list(t), "oom": v}
+                )
+                if isinstance(v, str)
+                else {
+                    "shape": list(t),
+                    "gflops": v[0] / 1e9,
+                    "cv": v[1].summary.cv,
+                    "samples": len(v[1].samples_s),
+                    "converged": v[1].converged,
+                }
+                for t, v in tried.items()
+            ],
+            "warmup_s": self.params.warmup_s,
+            "peak_interval": {
+                **settings.as_dict(),
+                "of": "the best shape's median time, inverted to a rate",
+            },
+        }
         if dtype in LOW_PRECISIONS:
             config["gemm"] = low_precision_config(dtype)
         return CaseOutput(metrics=metrics, measurement=meas, config=config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 
 from accelbench.analysis.cache import cache_mode, warm_cold_pairs
+from accelbench.analysis.derived import unreliable_peaks
 from accelbench.analysis.groups import RunGroup
 from accelbench.names import describe_case
 from accelbench.report.model import OPERATOR_KINDS, Section, Table, fmt
@@ -19,12 +20,17 @@ def _best(groups: list[RunGroup]) -> Section | None:
         "For each operator kind, precision and mode: the best configuration's achieved GFLOP/s "
         "(analytic FLOPs over the median time of the timed iterations), the median over all "
         "ok configurations, and utilisation of the measured peak GEMM of the same precision "
-        "on the same device and software stack (above 100% means that peak measurement came "
-        "out low on a noisy machine; the result records it)."
+        "on the same device and software stack. Where any configuration beat a measured "
+        "peak's 95% upper bound, that peak is no ceiling (measured on a busy host or below "
+        'the plateau): its utilisation reads "peak unreliable" instead of a number above '
+        "100%, and the peak should be measured again on an idle host."
     )
     rows = []
     cold = any(cache_mode(r) == "cold" for g in groups for r in g.results)
+    unreliable: dict[str, str] = {}
     for g in groups:
+        bad = unreliable_peaks(g.results)
+        unreliable.update(bad)
         by: dict[tuple[str, str, str, str], list[Result]] = {}
         for r in g.results:
             if r.status is Status.OK and r.kind in OPERATOR_KINDS and r.metric("achieved_gflops"):
@@ -47,7 +53,7 @@ def _best(groups: list[RunGroup]) -> Section | None:
                     len(rs),
                     fmt(best.metric("achieved_gflops")),
                     fmt(statistics.median(r.metric("achieved_gflops") for r in rs)),
-                    fmt(best.metric("utilisation_measured")),
+                    _utilisation(best, bad),
                     fmt(best.summary.cv * 100 if best.summary else None, 2),
                     describe_case(
                         {k: v for k, v in best.case.items() if k not in ("dtype", "mode")}
@@ -56,6 +62,8 @@ def _best(groups: list[RunGroup]) -> Section | None:
             )
     if not rows:
         return None
+    for reason in dict.fromkeys(unreliable.values()):
+        s.text.append(f"Measured peak unreliable: {reason}.")
     s.tables.append(
         Table(
             [
@@ -115,3 +123,10 @@ def _best(groups: list[RunGroup]) -> Section | None:
 def _unit(r: Result) -> str:
     m = r.metrics.get("achieved_gflops")
     return m.unit if m is not None else "—"
+
+
+def _utilisation(r: Result, unreliable: dict[str, str]) -> str:
+    mp = r.references.measured_peak
+    if mp is not None and (mp.unreliable or mp.result_id in unreliable):
+        return "peak unreliable"
+    return fmt(r.metric("utilisation_measured"))

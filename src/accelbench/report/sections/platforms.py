@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from accelbench.analysis.groups import RunGroup
+from accelbench.analysis.summary import host_summary
 from accelbench.report.model import Section, Table, fmt
 from accelbench.report.sections import section
 from accelbench.results.schema import Result, Status
@@ -54,6 +55,7 @@ def _platforms(groups: list[RunGroup]) -> Section:
             "results (ok)",
             lambda g, r: f"{len(g.results)} ({sum(x.status is Status.OK for x in g.results)})",
         ),
+        ("measured on a busy host", lambda g, r: _busy(g.results)),
         ("source", lambda g, r: g.source),
     ]
     table = Table(columns=["", *[g.label for g in groups]], rows=[])
@@ -61,3 +63,22 @@ def _platforms(groups: list[RunGroup]) -> Section:
         table.rows.append([name, *[get(g, g.results[0]) for g in groups]])
     s.tables.append(table)
     return s
+
+
+def _busy(results: list[Result]) -> str:
+    """How many ok results were measured while something else loaded the host, with the
+    worst readings; '—' for records from before the host was recorded."""
+    h = host_summary(results)
+    if not h["recorded"]:
+        return "— (not recorded)"
+    text = f"{h['busy']} of {h['recorded']}"
+    worst = []
+    if h["max_other_cpus"] is not None:
+        worst.append(f"other processes up to {h['max_other_cpus']:.2f} CPUs")
+    if h["max_steal_pct"]:
+        worst.append(f"steal up to {h['max_steal_pct']:.1f}%")
+    if h["device_processes"]:
+        worst.append(f"{len(h['device_processes'])} other device process(es)")
+    if h["device_slowdown"]:
+        worst.append("device slowdown: " + ", ".join(h["device_slowdown"]))
+    return text + (f" ({'; '.join(worst)})" if worst else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from accelbench.analysis import (
     roofline,
 )
+from accelbench.analysis.derived import unreliable_peaks
 from accelbench.analysis.groups import RunGroup
 from accelbench.report import plots
 from accelbench.report.model import FigureItem, Section, Table, fmt, slug
@@ -38,12 +39,19 @@ def _roofline(groups: list[RunGroup]) -> Section | None:
         bound: dict[str, int] = {}
         for p in roof.points:
             bound[p.bound or "unknown"] = bound.get(p.bound or "unknown", 0) + 1
+        bad = unreliable_peaks(g.results)
         s.tables.append(
             Table(
                 ["source", "ceiling", "dtype", "value", "unit"],
                 rows,
                 caption=f"{g.label}: ceilings; configurations by bound: "
-                + ", ".join(f"{k} {v}" for k, v in sorted(bound.items())),
+                + ", ".join(f"{k} {v}" for k, v in sorted(bound.items()))
+                + (
+                    f"; {len(bad)} measured compute ceiling(s) unreliable: a configuration "
+                    "beat its 95% upper bound"
+                    if bad
+                    else ""
+                ),
             )
         )
     return s if s.figures else None
