@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from accelbench.cli.app import DEFAULT_DB, DbOpt, JsonOpt, app, describe, err, out, print_json
+from accelbench.cli.layout import Col, print_table
 from accelbench.errors import UserError
 from accelbench.names import describe_case
 
@@ -148,47 +149,62 @@ def _print_cost(cmp: Any, base_price: float | None, candidate_price: float | Non
 
 def _print_comparison(cmp: Any, top: int) -> None:
     out.print(f"base:      {cmp.base_label}\ncandidate: {cmp.candidate_label}", highlight=False)
-    t = Table(title="speed-up of the candidate over the base (above 1: candidate faster)")
-    for col in ("kind", "metric", "n", "min", "median", "max", "geomean"):
-        t.add_column(col, justify="left" if col in ("kind", "metric") else "right")
-    for x in cmp.summaries:
-        t.add_row(
-            x.kind,
-            x.metric.name,
-            str(x.n),
-            f"{x.min:.3g}",
-            f"{x.median:.3g}",
-            f"{x.max:.3g}",
-            f"{x.geomean:.3g}",
-        )
-    out.print(t)
+    print_table(
+        out,
+        [
+            Col("kind"),
+            Col("metric", priority=1),
+            *(Col(h, numeric=True) for h in ("n", "min", "median", "max")),
+            Col("geomean", numeric=True, priority=2),
+        ],
+        [
+            [
+                x.kind,
+                x.metric.name,
+                str(x.n),
+                *(f"{v:.3g}" for v in (x.min, x.median, x.max, x.geomean)),
+            ]
+            for x in cmp.summaries
+        ],
+        title="speed-up of the candidate over the base (above 1: candidate faster)",
+    )
     if top and cmp.pairs:
         ranked = sorted(cmp.pairs, key=lambda p: p.ratio)
         shown = ranked[-top:][::-1] + [p for p in ranked[:top] if p not in ranked[-top:]]
-        t = Table(title=f"largest and smallest {top} ratios")
-        for col in ("kind", "configuration", "base", "candidate", "ratio"):
-            t.add_column(col, justify="right" if col in ("base", "candidate", "ratio") else "left")
-        for p in shown:
-            t.add_row(
-                p.kind,
-                describe(p.base),
-                f"{p.base_value:.4g}",
-                f"{p.candidate_value:.4g}",
-                f"{p.ratio:.3g}",
-            )
-        out.print(t)
+        print_table(
+            out,
+            [
+                Col("kind", priority=1),
+                Col("configuration"),
+                *(Col(h, numeric=True) for h in ("base", "candidate", "ratio")),
+            ],
+            [
+                [
+                    p.kind,
+                    describe(p.base),
+                    f"{p.base_value:.4g}",
+                    f"{p.candidate_value:.4g}",
+                    f"{p.ratio:.3g}",
+                ]
+                for p in shown
+            ],
+            title=f"largest and smallest {top} ratios",
+        )
     if cmp.one_sided:
-        t = Table(title="ran on one side only")
-        for col in ("kind", "configuration", "ran on", "other side"):
-            t.add_column(col)
-        for o in cmp.one_sided:
-            t.add_row(
-                o.kind,
-                describe_case(o.case),
-                o.ok_side,
-                f"{o.failed_status}: {(o.failed_message or '')[:80]}",
-            )
-        out.print(t)
+        print_table(
+            out,
+            [Col("kind", priority=1), Col("configuration"), Col("ran on"), Col("other side")],
+            [
+                [
+                    o.kind,
+                    describe_case(o.case),
+                    o.ok_side,
+                    f"{o.failed_status}: {(o.failed_message or '')[:80]}",
+                ]
+                for o in cmp.one_sided
+            ],
+            title="ran on one side only",
+        )
     out.print(
         f"{len(cmp.pairs)} compared, {len(cmp.one_sided)} on one side only, {cmp.both_failed} "
         f"measured on neither side (unsupported or failed), {cmp.only_in_base} only in base, "

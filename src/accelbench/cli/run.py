@@ -25,7 +25,8 @@ from accelbench.cli.app import (
     out,
     print_json,
 )
-from accelbench.cli.progress import RichReporter
+from accelbench.cli.layout import Col, print_table
+from accelbench.cli.progress import reporter_for
 from accelbench.names import describe_case
 from accelbench.results.schema import Status
 
@@ -74,7 +75,7 @@ def run(
     from accelbench.api import load_suite, run_suite
 
     s = load_suite(suite)
-    reporter = RichReporter(err)
+    reporter = reporter_for(err)
     report = run_suite(
         s,
         device=device_spec(device),
@@ -110,34 +111,41 @@ def run(
         runs = ", ".join(report.stored_in_runs)
         out.print(f"{report.skipped_already_stored} results already in {report.db} (runs: {runs})")
     else:
-        t = Table(
-            "workload",
-            "cases",
-            "ok",
-            "not ok",
-            "best rate",
-            "best case",
-            "median CV",
-            "noisy",
-            title=f"run {report.run_id}",
-        )
+        table_rows = []
         for r in rows:
             best = f"{r['best']:.1f} {r['unit']}" if r["best"] is not None else "-"
+            # "2 unsupported, 1 oom": one status per line when the column is narrow
             failed = ", ".join(
                 f"{r[s.value]} {s.value}" for s in Status if s is not Status.OK and r[s.value]
             )
             cv = f"{r['median_cv']:.1%}" if r["median_cv"] is not None else "-"
-            t.add_row(
-                r["workload"],
-                str(r["cases"]),
-                str(r["ok"]),
-                failed or "0",
-                best,
-                r["best_case"] or "-",
-                cv,
-                str(r["high_spread"]),
+            table_rows.append(
+                [
+                    r["workload"],
+                    str(r["cases"]),
+                    str(r["ok"]),
+                    failed or "0",
+                    best,
+                    r["best_case"] or "-",
+                    cv,
+                    str(r["high_spread"]),
+                ]
             )
-        out.print(t)
+        print_table(
+            out,
+            [
+                Col("workload"),
+                Col("cases", numeric=True, priority=3),
+                Col("ok", numeric=True),
+                Col("not ok"),
+                Col("best rate", numeric=True),
+                Col("best case", priority=2),
+                Col("median CV", numeric=True, priority=1),
+                Col("noisy", numeric=True, priority=1),
+            ],
+            table_rows,
+            title=f"run {report.run_id}",
+        )
         _print_repeats(groups)
         noisy = sum(r["high_spread"] for r in rows)
         unconverged = sum(r["not_converged"] for r in rows)
@@ -254,7 +262,7 @@ def peaks(
         time_budget_s=time_budget,
         remeasure=remeasure,
         peaks_override=load_peaks(peaks_file),
-        reporter=RichReporter(err),
+        reporter=reporter_for(err),
         note=err.print,
     )
     rows, dev_spec = pk.rows, pk.device
@@ -313,7 +321,7 @@ def idle_power(
         seconds=seconds,
         settle_s=settle,
         power_rate_hz=check_power_rate(power_rate),
-        reporter=RichReporter(err),
+        reporter=reporter_for(err),
     )
     if report.interrupted:
         raise typer.Exit(130)
