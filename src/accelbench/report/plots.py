@@ -140,7 +140,7 @@ def roofline(roof: Roofline, title: str) -> Figure:
 
 
 def regression(fits: Sequence[Regression], kind: str) -> Figure:
-    fits = [f for f in fits if f.coefficients]
+    fits = [f for f in fits if f.identifiable]
     # Name each bar group by the settings that differ between groups only.
     varying = [
         k
