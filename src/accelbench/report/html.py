@@ -22,7 +22,7 @@ section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;margin:18px 0
 padding:8px 20px 16px}
 h2{font-size:18px;margin:12px 0 8px}
 figure{margin:12px 0}
-figure svg{max-width:100%;height:auto}
+figure svg{width:100%;height:auto}
 figcaption{font-size:12px;color:#555}
 .table-wrap{overflow-x:auto;margin:10px 0}
 table{border-collapse:collapse;font-size:12px}

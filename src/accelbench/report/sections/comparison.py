@@ -32,7 +32,7 @@ def comparison_section(cmp: Comparison, i: int) -> Section:
         s.figures.append(
             FigureItem(
                 f"ratio-scatter-{i + 1}",
-                "Speed-up per configuration against its size, coloured by batch",
+                "Speed-up per configuration against its size (min and max marked)",
                 lambda: plots.ratio_scatter(cmp),
             )
         )
