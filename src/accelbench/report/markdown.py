@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from accelbench.report.model import ReportDoc, Table, fmt
+from accelbench.report.model import Link, ReportDoc, Table, fmt
 
 
 def _cell(v: Any) -> str:
+    if isinstance(v, Link):
+        return f"[{_cell(v.text)}](#{v.section})"
     text = v if isinstance(v, str) else fmt(v)
     return text.replace("|", "\\|").replace("\n", " ")
 

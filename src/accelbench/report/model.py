@@ -17,6 +17,17 @@ from accelbench.analysis.groups import RunGroup
 OPERATOR_KINDS = ("gemm", "linear", "conv2d", "rnn")
 
 
+@dataclass(frozen=True)
+class Link:
+    """A table cell that points to a section of the same report (``#id``)."""
+
+    text: str
+    section: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
 class Table:
     columns: list[str]
