@@ -23,10 +23,10 @@ from accelbench.cli.layout import Col, print_table
 from accelbench.results.schema import Result
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="run id (or prefix)")]
-SuiteOpt = Annotated[str | None, typer.Option("--suite")]
+SuiteOpt = Annotated[str | None, typer.Option("--suite", help="suite name")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="device spec, e.g. cpu, cuda:0")]
 StatusOpt = Annotated[str | None, typer.Option("--status", help="ok, oom, error, unsupported, ...")]
-WorkloadOpt = Annotated[str | None, typer.Option("--workload")]
+WorkloadOpt = Annotated[str | None, typer.Option("--workload", help="workload name in its suite")]
 
 
 def _brief(r: Result) -> dict[str, Any]:
@@ -163,7 +163,13 @@ def results_show(
 def results_export(
     path: Annotated[Path, typer.Argument(help="output file: .jsonl, .csv or .parquet")],
     db: DbOpt = DEFAULT_DB,
-    fmt: Annotated[str | None, typer.Option("--format")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl, csv or parquet (import also reads db); default: from the suffix",
+        ),
+    ] = None,
     run_id: RunOpt = None,
     suite: SuiteOpt = None,
     device: DeviceOpt = None,
@@ -183,7 +189,13 @@ def results_import(
         list[Path], typer.Argument(help=".jsonl, .csv, .parquet exports or .db files")
     ],
     db: DbOpt = DEFAULT_DB,
-    fmt: Annotated[str | None, typer.Option("--format")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl, csv or parquet (import also reads db); default: from the suffix",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge results from other machines; results already present (same id) are skipped."""
