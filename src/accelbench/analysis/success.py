@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accelbench.names import describe_case
 from accelbench.results.schema import Result, Status
 
 FAILED = frozenset({Status.OOM.value, Status.ERROR.value, Status.DIVERGED.value})
@@ -80,7 +81,7 @@ def failure_reasons(groups: dict[str, list[Result]]) -> list[FailureReason]:
             key = (label, r.kind, r.status.value, r.message or "(no message stored)")
             seen.setdefault(key, []).append(r)
     out = [
-        FailureReason(g, k, st, msg, len(rs), rs[0].description or k)
+        FailureReason(g, k, st, msg, len(rs), rs[0].description or describe_case(rs[0].case))
         for (g, k, st, msg), rs in seen.items()
     ]
     return sorted(out, key=lambda f: (f.status == Status.UNSUPPORTED.value, -f.count))

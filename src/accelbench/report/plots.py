@@ -7,6 +7,7 @@ Text stays text in the SVG (``svg.fonttype: none``) so the report is small and s
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -237,7 +238,10 @@ def ratio_scatter(cmp: Comparison) -> Figure:
             ax.scatter(xs, [p.ratio for p in pairs], s=18, color="C0", alpha=0.8)
         lo = min(range(len(pairs)), key=lambda i: pairs[i].ratio)
         hi = max(range(len(pairs)), key=lambda i: pairs[i].ratio)
-        for i, what in ((lo, "min"), (hi, "max")):
+        marks = [(lo, "min"), (hi, "max")]
+        if math.isclose(pairs[lo].ratio, pairs[hi].ratio, rel_tol=1e-3):
+            marks = [(hi, "all")]
+        for i, what in marks:
             ax.scatter([xs[i]], [pairs[i].ratio], s=70, facecolors="none", edgecolors="black")
             ax.annotate(
                 f"{what} {pairs[i].ratio:.3g}x",
@@ -249,8 +253,13 @@ def ratio_scatter(cmp: Comparison) -> Figure:
         if xlabel != "configuration (index)":
             ax.set_xscale("log")
         ax.set_yscale("log")
+        ratio_fmt = FuncFormatter(lambda v, _pos: f"{v:g}x")
+        ax.yaxis.set_major_formatter(ratio_fmt)
+        ratios = [p.ratio for p in pairs] + [1.0]
+        if max(ratios) / min(ratios) < 10:  # within a decade the minor ticks are the only labels
+            ax.yaxis.set_minor_formatter(ratio_fmt)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("speed-up, candidate / base (x)")
+        ax.set_ylabel("speed-up, candidate / base")
         ax.set_title(kind)
     return fig
 
