@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from accelbench.analysis.summary import run_summary
 from accelbench.analysis.training import RepeatGroup, repeat_groups
@@ -174,29 +173,35 @@ def _print_repeats(groups: list[RepeatGroup]) -> None:
     """Time to threshold over repeated runs: mean, median, spread, and MLPerf's rule."""
     if not groups:
         return
-    t = Table(
-        "workload",
-        "configuration",
-        "runs",
-        "reached",
-        "mean",
-        "median",
-        "min-max",
-        "MLPerf mean",
-        title="time to threshold over repeated runs (s)",
-    )
+    rows = []
     for g in groups:
         span = f"{g.min_s:.1f}-{g.max_s:.1f}" if g.min_s is not None else "-"
-        t.add_row(
-            g.workload,
-            describe_case(g.case),
-            str(g.runs),
-            str(g.reached),
-            *(f"{v:.1f}" if v is not None else "-" for v in (g.mean_s, g.median_s)),
-            span,
-            f"{g.mlperf_mean_s:.1f}" if g.mlperf_mean_s is not None else "-",
+        rows.append(
+            [
+                g.workload,
+                describe_case(g.case),
+                str(g.runs),
+                str(g.reached),
+                *(f"{v:.1f}" if v is not None else "-" for v in (g.mean_s, g.median_s)),
+                span,
+                f"{g.mlperf_mean_s:.1f}" if g.mlperf_mean_s is not None else "-",
+            ]
         )
-    out.print(t)
+    print_table(
+        out,
+        [
+            Col("workload"),
+            Col("configuration", priority=2),
+            Col("runs", numeric=True),
+            Col("reached", numeric=True),
+            Col("mean", numeric=True, priority=1),
+            Col("median", numeric=True),
+            Col("min-max", numeric=True, priority=1),
+            Col("MLPerf mean", numeric=True),
+        ],
+        rows,
+        title="time to threshold over repeated runs (s)",
+    )
     out.print(
         "MLPerf mean: the fastest and slowest run dropped, mean of the rest (needs 3 runs "
         "that reached the threshold); runs that missed it are counted, not averaged"
@@ -269,27 +274,33 @@ def peaks(
     if as_json:
         print_json({"device": dev_spec, "db": str(db), "peaks": rows})
     else:
-        t = Table(
-            "peak",
-            "measured",
-            "CV",
-            "datasheet",
-            "of datasheet",
-            "note",
-            title=f"measured peaks of {dev_spec} ({pk.info.name})",
-        )
+        table_rows = []
         for r in rows:
             measured = f"{r['measured']:.1f} {r['unit']}" if r["measured"] is not None else "-"
             sheet = f"{r['datasheet']:.1f} {r['unit']}" if r["datasheet"] is not None else "-"
-            t.add_row(
-                r["peak"],
-                measured,
-                f"{r['cv']:.1%}" if r["cv"] is not None else "-",
-                sheet,
-                f"{r['of_datasheet']:.0%}" if r["of_datasheet"] is not None else "-",
-                r["note"][:70],
+            table_rows.append(
+                [
+                    r["peak"],
+                    measured,
+                    f"{r['cv']:.1%}" if r["cv"] is not None else "-",
+                    sheet,
+                    f"{r['of_datasheet']:.0%}" if r["of_datasheet"] is not None else "-",
+                    r["note"],
+                ]
             )
-        out.print(t)
+        print_table(
+            out,
+            [
+                Col("peak"),
+                Col("measured", numeric=True),
+                Col("CV", numeric=True, priority=2),
+                Col("datasheet", numeric=True, priority=1),
+                Col("of datasheet", numeric=True, priority=1),
+                Col("note", priority=3),
+            ],
+            table_rows,
+            title=f"measured peaks of {dev_spec} ({pk.info.name})",
+        )
         out.print(f"stored in {db}; sweeps on this device use them for utilisation and roofline")
     if pk.interrupted:
         raise typer.Exit(130)

@@ -16,7 +16,7 @@ import matplotlib
 # Figures are made with the object API (no pyplot), so no GUI backend or global figure state
 # is involved: a report is written on servers without a display, and from threads.
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from accelbench.analysis.bandwidth import BandwidthSeries
 from accelbench.analysis.compare import Comparison
@@ -319,6 +319,7 @@ def training_curves(runs: Sequence[TrainingRun]) -> Figure:
                 ax.axhline(t.threshold, color=f"C{i}", ls=":", lw=0.8)
     a1.set_xlabel("wall time since start, incl. setup and evaluation (s)")
     a2.set_xlabel("epoch")
+    a2.xaxis.set_major_locator(MaxNLocator(integer=True))
     names = {(t.metric_name, t.metric_unit) for t in runs}
     ylabel = "validation metric"
     if len(names) == 1:
