@@ -143,7 +143,8 @@ class PlainReporter:
         n = sum(self.counts.values())
         outcome = ", ".join(f"{v} {k}" for k, v in self.counts.items())
         self._say(
-            f"[{self.done}/{self.total}] {self.workload}: {n} cases ({outcome}) "
+            f"[{self.done}/{self.total}] {self.workload}: {n} case{'' if n == 1 else 's'} "
+            f"({outcome}) "
             f"in {time.perf_counter() - self.started:.1f} s"
         )
 
