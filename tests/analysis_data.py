@@ -22,6 +22,7 @@ T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 # The sections a report of two `full_run`s has, in order.
 FULL_REPORT_SECTIONS = [
+    "summary",
     "platforms",
     "success",
     "comparison-1",

@@ -277,3 +277,55 @@ def test_power_rows_only_where_measured() -> None:
     assert row.power_avg_w == 300.0 and row.energy_per_iter_j == 3.0
     assert row.energy_per_sample_j is None
     assert math.isfinite(row.power_avg_w)
+
+
+def test_regression_on_collinear_parameters_is_not_identified() -> None:
+    # Square GEMMs: m = n = k everywhere, so no split of the effect between them is unique.
+    rs = [
+        result("gemm", {"m": s, "n": s, "k": s, "dtype": "float32"}, {"achieved_gflops": s / 10})
+        for s in (64, 128, 256, 512, 1024, 2048)
+    ]
+    (fit,) = regress(rs)
+    assert not fit.identifiable and not fit.coefficients
+    assert fit.why_not and "collinear" in fit.why_not and "m, n, k" in fit.why_not
+
+
+def test_regression_with_too_few_points_or_a_poor_fit_is_not_drawn() -> None:
+    few = [
+        result("linear", {"batch": b, "width": w}, {"achieved_gflops": g})
+        for b, w, g in ((1, 8, 3.0), (2, 16, 1.0), (4, 8, 5.0))
+    ]
+    (fit,) = regress(few)
+    assert not fit.identifiable and "needed" in (fit.why_not or "")
+    # Pure noise: a fit is made, but it explains nothing, so its weights are not findings.
+    rng = [7.0, 1.0, 9.0, 2.0, 8.0, 3.0]
+    noise = [
+        result("linear", {"batch": b, "width": 8 * (i % 3 + 1)}, {"achieved_gflops": g})
+        for i, (b, g) in enumerate(zip((1, 2, 3, 4, 5, 6), rng, strict=True))
+    ]
+    (fit,) = regress(noise)
+    assert fit.coefficients and fit.adj_r2 is not None and fit.adj_r2 < 0.5
+    assert not fit.identifiable and "adjusted R²" in (fit.why_not or "")
+    (good,) = regress(linear_sweep())
+    assert good.identifiable and good.why_not is None
+
+
+def test_success_rate_leaves_unsupported_out_and_reasons_are_grouped() -> None:
+    from accelbench.analysis import failure_reasons
+
+    rs = [
+        result("gemm", {"i": 1}, {"achieved_gflops": 1}),
+        result("gemm", {"i": 2}, status=Status.UNSUPPORTED, message="no float16 on this CPU"),
+        result("gemm", {"i": 3}, status=Status.UNSUPPORTED, message="no float16 on this CPU"),
+        result("gemm", {"i": 4}, status=Status.ERROR, message="kernel crashed"),
+    ]
+    (row,) = success_table({"cpu": rs})
+    assert (row.ok, row.unsupported, row.failed, row.attempted) == (1, 2, 1, 2)
+    assert row.success_rate == 0.5  # 1 ok of the 2 it supports, not 1 of 4
+    (only_unsupported,) = success_table({"cpu": rs[1:3]})
+    assert only_unsupported.success_rate is None
+    reasons = failure_reasons({"cpu": rs})
+    assert [(f.status, f.message, f.count) for f in reasons] == [
+        ("error", "kernel crashed", 1),
+        ("unsupported", "no float16 on this CPU", 2),
+    ]

@@ -314,3 +314,26 @@ def test_builtin_inference_suites_validate() -> None:
     assert models == {"resnet50", "vgg19", "ssd-resnet34", "bert-large", "din"}
     quick = load_suite("quick")
     assert any(w.kind == "inference" for w in quick.workloads)
+
+
+def test_a_small_bert_is_not_labelled_bert_large() -> None:
+    """The quick suite's 2-layer hidden-128 encoder is built by the bert-large entry; its
+    label in results and the report names its real size."""
+    from accelbench.analysis import inference_rows
+    from accelbench.inference.models import MODELS
+    from accelbench.workloads import WORKLOADS
+
+    small = {"seq_len": 32, "layers": 2, "hidden": 128, "heads": 2, "intermediate": 512}
+    text = MODELS.get("bert-large").from_dict(small).describe()
+    assert "bert-large" not in text and "2-layer" in text and "hidden 128" in text
+    assert MODELS.get("bert-large").from_dict({}).describe().startswith("bert-large")
+    wl = WORKLOADS.get("inference").from_dict(
+        {"model": "bert-large", "options": small, "batch_size": 2}
+    )
+    case = wl.cases()[0]
+    r = _result(case, 100.0, None).model_copy(update={"description": wl.describe(case)})
+    (row,) = inference_rows([r])
+    assert (
+        row.short_label.startswith("bert 2-layer hidden 128")
+        and "bert-large" not in row.short_label
+    )

@@ -213,4 +213,29 @@ def test_report_of_a_real_fake_device_run(tmp_path: Path) -> None:
     out = tmp_path / "real.html"
     assert main(["report", "--db", str(db), "-o", str(out)]) == 0
     ids = section_ids(out.read_text())
-    assert ids[:2] == ["platforms", "success"] and "roofline" in ids
+    assert ids[:3] == ["summary", "platforms", "success"] and "roofline" in ids
+
+
+def test_the_report_opens_with_headline_numbers_linking_to_their_sections(
+    two_platforms: Path, tmp_path: Path
+) -> None:
+    with Store(two_platforms) as st:
+        groups = select_runs(st, str(two_platforms))
+    text = write_report(groups, tmp_path / "r.md", fmt="md").path.read_text()
+    summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    rows = [ln for ln in summary.splitlines() if ln.startswith("| on box-")]
+    # both platforms, named by what differs between them (the host), each with its numbers
+    assert {r.split("|")[1].strip() for r in rows} == {"on box-a", "on box-b"}
+    best_linear = [r for r in rows if "best linear float32" in r]
+    assert len(best_linear) == 2
+    a, b = (float(r.split("|")[3].split()[0].replace(",", "")) for r in best_linear)
+    assert b == pytest.approx(2 * a, rel=1e-3)  # run-b is 2x on every configuration
+    assert all("](#" in r for r in rows)  # every headline links to its section
+    # ... by the anchor Markdown gives the section's heading
+    assert "](#best-and-median-throughput-per-operator)" in best_linear[0]
+    assert "## Best and median throughput per operator" in text
+    assert any("time to threshold" in r for r in rows)
+    html = tmp_path / "r.html"
+    assert main(["report", "--db", str(two_platforms), "-o", str(html)]) == 0
+    assert section_ids(html.read_text())[0] == "summary"
+    assert '<a href="#operators">' in html.read_text()

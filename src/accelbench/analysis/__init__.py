@@ -12,12 +12,13 @@ from accelbench.analysis.platforms import Platform, platform_of
 from accelbench.analysis.power import PowerRow, idle_power_rows, power_rows
 from accelbench.analysis.regression import Regression, regress
 from accelbench.analysis.roofline import Roofline, roofline
-from accelbench.analysis.success import SuccessRow, success_table
+from accelbench.analysis.success import FailureReason, SuccessRow, failure_reasons, success_table
 from accelbench.analysis.training import TrainingRun, training_runs
 
 __all__ = [
     "BandwidthSeries",
     "Comparison",
+    "FailureReason",
     "InferenceRow",
     "Platform",
     "PowerRow",
@@ -28,6 +29,7 @@ __all__ = [
     "TrainingRun",
     "bandwidth_curves",
     "compare",
+    "failure_reasons",
     "idle_power_rows",
     "inference_rows",
     "platform_of",

@@ -24,9 +24,21 @@ class InferenceRow:
         return self.short_label + (f" ({opts})" if opts else "")
 
     @property
+    def model_label(self) -> str:
+        """The model as measured, with its real size: the description its workload stored
+        ("bert 2-layer hidden 128 ... seq=32"), not the registry key ("bert-large") it was
+        built from. Records without a description fall back to the key and the options."""
+        d = self.result.description
+        tail = f" {self.scenario} b={self.batch} {self.runtime} {self.precision}"
+        if d and d.endswith(tail) and len(d) > len(tail):
+            return d[: -len(tail)]
+        opts = " ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.model} ({opts})" if opts else self.model
+
+    @property
     def short_label(self) -> str:
-        """Model, scenario and batch: the options are in the table."""
-        return f"{self.model} {self.scenario} b={self.batch}"
+        """Model as measured, scenario and batch."""
+        return f"{self.model_label} {self.scenario} b={self.batch}"
 
 
 def inference_rows(results: list[Result]) -> list[InferenceRow]:

@@ -21,6 +21,11 @@ from scipy import stats
 
 from accelbench.results.schema import Result, Status
 
+MIN_ADJ_R2 = 0.5
+"""Adjusted R² below which a fit's weights are not drawn: a model that explains less than
+half the variation (after its degrees of freedom) says more about the noise than about what
+drives throughput. A convention chosen here, stated wherever it is applied."""
+
 
 @dataclass(frozen=True)
 class Coefficient:
@@ -54,6 +59,27 @@ class Regression:
     """Numeric parameters that never vary in the group, so they cannot be fitted."""
     note: str | None = None
     """Why no fit was made, or what limits it."""
+
+    @property
+    def identifiable(self) -> bool:
+        """Whether the weights mean something: a fit was made (enough points, no perfectly
+        collinear parameters) and it explains at least :data:`MIN_ADJ_R2` of the variation
+        after paying for its parameters. Only such fits are drawn."""
+        return bool(self.coefficients) and self.adj_r2 is not None and self.adj_r2 >= MIN_ADJ_R2
+
+    @property
+    def why_not(self) -> str | None:
+        """Why the weights are not shown as findings, or None when they are."""
+        if self.identifiable:
+            return None
+        if self.note:
+            return self.note
+        if self.adj_r2 is None:
+            return "the target does not vary in this group, so there is nothing to explain"
+        return (
+            f"adjusted R² {self.adj_r2:.2f} is below {MIN_ADJ_R2}: the linear model explains too "
+            "little of the variation for its weights to be read"
+        )
 
     @property
     def label(self) -> str:
@@ -119,6 +145,14 @@ def _fit(
     sd = std[varying]
     z = (x_raw[:, varying] - mean) / sd
     design = np.column_stack([np.ones(len(rs)), z])
+    if np.linalg.matrix_rank(design) < p + 1:
+        # e.g. square GEMMs, where m = n = k: any split of the effect between them fits
+        # equally well, so no weight is identifiable.
+        out.note = (
+            f"{', '.join(_collinear([params[i] for i in varying], z))} move together in this "
+            "group (perfectly collinear), so their separate weights cannot be identified"
+        )
+        return out
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = y - design @ beta
     ss_res = float(resid @ resid)
@@ -154,3 +188,15 @@ def _fit(
         )
     out.coefficients.sort(key=lambda c: -abs(c.weight))
     return out
+
+
+def _collinear(names: list[str], z: np.ndarray) -> list[str]:
+    """The parameters in a perfectly collinear set: those whose standardised column equals,
+    or is the negative of, another's; all of them when the dependence involves more than two."""
+    found = [
+        names[i]
+        for i in range(len(names))
+        for j in range(len(names))
+        if i != j and abs(abs(float(np.corrcoef(z[:, i], z[:, j])[0, 1])) - 1) < 1e-9
+    ]
+    return list(dict.fromkeys(found)) or names

@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         code = int(getattr(exc, "exit_code", 0) or 0)
     except USAGE_ERRORS as exc:
         ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            # bare `accelbench` (or `accelbench results`): the help is the answer, not an error
+            sys.stdout.write(ctx.get_help() + "\n")
+            return _exit(0, argv)
         cmd = ctx.command_path if ctx is not None else "accelbench"
         err.print(
             f"error: {exc.format_message()} (see '{cmd} --help')",
@@ -82,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         code = 1
+    return _exit(code, argv)
+
+
+def _exit(code: int, argv: list[str] | None) -> int:
     if argv is None:
         sys.exit(code)
     return code

@@ -97,5 +97,13 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="on an error, also print the traceback (accepted anywhere on the line)",
+        ),
+    ] = False,
 ) -> None:
     """accelbench: time real work on a device and keep every number with its provenance."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from accelbench.cli.app import JsonOpt, PeaksOpt, app, load_peaks, out, print_json
+from accelbench.cli.layout import Col, print_table
 
 
 @app.command()
@@ -100,10 +102,20 @@ def suites(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    t = Table("suite", "cases", "workloads", "description")
-    for r in rows:
-        t.add_row(r["name"], str(r["cases"]), ", ".join(r["workloads"]), r["description"])
-    out.print(t)
+    print_table(
+        out,
+        [Col("suite"), Col("cases", numeric=True), Col("workloads", priority=1), Col("what")],
+        [
+            [r["name"], str(r["cases"]), ", ".join(r["workloads"]), _gist(r["description"])]
+            for r in rows
+        ],
+    )
+    out.print("the whole description of each: accelbench suites --json", highlight=False)
+
+
+def _gist(description: str) -> str:
+    """The first clause of a suite's description, which says what it is for."""
+    return re.split(r"(?<=[.:;])\s", description, maxsplit=1)[0].rstrip(".:;")
 
 
 # -- flops --------------------------------------------------------------------------------------

@@ -1,7 +1,13 @@
-"""Progress of a sweep on the terminal."""
+"""Progress of a sweep: a bar on a terminal, plain lines in a pipe or a log.
+
+A progress bar redrawn in place is unreadable once captured (rich prints its last frame cut
+to the width: "255… 0:0… eta 0:00…"), so when stderr is not a terminal the sweep prints one
+plain line per finished workload instead, plus one per new failure reason in both modes.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +22,18 @@ from rich.progress import (
 
 from accelbench.cli.app import describe
 from accelbench.results.schema import Result, Status
+
+
+def _failure_line(result: Result, seen: set[str]) -> str | None:
+    """The line for a failed case, or None for a repeat of an unsupported reason already
+    shown (float16 on a CPU x every shape is expected: count it, don't bury real failures)."""
+    msg = result.message or ""
+    if msg in seen:
+        if result.status is Status.UNSUPPORTED:
+            return None
+        msg = "same reason as above"
+    seen.add(result.message or "")
+    return f"  {result.status.value}: {result.workload} {describe(result)}: {msg}"
 
 
 class RichReporter:
@@ -56,21 +74,11 @@ class RichReporter:
 
     def case_finished(self, result: Result) -> None:
         if result.status is not Status.OK:
-            msg = result.message or ""
-            if msg in self.seen:
-                if result.status is Status.UNSUPPORTED:
-                    # Expected and repetitive (float16 on a CPU x every shape): count, don't
-                    # bury the failures that matter under it.
-                    self.repeated_unsupported += 1
-                    self.progress.advance(self.task)
-                    return
-                msg = "same reason as above"
-            self.seen.add(result.message or "")
-            self.progress.console.print(
-                f"  {result.status.value}: {result.workload} {describe(result)}: {msg}",
-                markup=False,
-                highlight=False,
-            )
+            line = _failure_line(result, self.seen)
+            if line is None:
+                self.repeated_unsupported += 1
+            else:
+                self.progress.console.print(line, markup=False, highlight=False)
         self.progress.advance(self.task)
 
     def finish(self) -> None:
@@ -81,3 +89,75 @@ class RichReporter:
                 f"  and {self.repeated_unsupported} more unsupported cases for the reasons above "
                 "(accelbench results list --status unsupported)"
             )
+
+
+class PlainReporter:
+    """Progress for a pipe or a log file: one line per finished workload, no bar."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.seen: set[str] = set()
+        self.repeated_unsupported = 0
+        self.total = 0
+        self.done = 0
+        self.workload: str | None = None
+        self.counts: dict[str, int] = {}
+        self.started = time.perf_counter()
+
+    def _say(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def start(self, run_id: str | None, total: int, already_done: int) -> None:
+        if run_id is None:
+            self._say(
+                f"nothing to do: all {total} cases are already stored "
+                "(--no-resume measures them again)"
+            )
+            return
+        self.total, self.done = total, already_done
+        self._say(
+            f"run {run_id}: {total} cases"
+            + (f", {already_done} already stored (skipped)" if already_done else "")
+        )
+
+    def case_started(self, description: str) -> None:
+        pass
+
+    def case_finished(self, result: Result) -> None:
+        if result.workload != self.workload:
+            self._flush()
+            self.workload, self.counts, self.started = result.workload, {}, time.perf_counter()
+        self.done += 1
+        self.counts[result.status.value] = self.counts.get(result.status.value, 0) + 1
+        if result.status is not Status.OK:
+            line = _failure_line(result, self.seen)
+            if line is None:
+                self.repeated_unsupported += 1
+            else:
+                self._say(line)
+
+    def _flush(self) -> None:
+        """The line of the workload that just finished."""
+        if self.workload is None:
+            return
+        n = sum(self.counts.values())
+        outcome = ", ".join(f"{v} {k}" for k, v in self.counts.items())
+        self._say(
+            f"[{self.done}/{self.total}] {self.workload}: {n} case{'' if n == 1 else 's'} "
+            f"({outcome}) "
+            f"in {time.perf_counter() - self.started:.1f} s"
+        )
+
+    def finish(self) -> None:
+        self._flush()
+        self.workload = None
+        if self.repeated_unsupported:
+            self._say(
+                f"  and {self.repeated_unsupported} more unsupported cases for the reasons above "
+                "(accelbench results list --status unsupported)"
+            )
+
+
+def reporter_for(console: Console) -> RichReporter | PlainReporter:
+    """A bar on a terminal, plain lines otherwise."""
+    return RichReporter(console) if console.is_terminal else PlainReporter(console)

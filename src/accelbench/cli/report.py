@@ -44,7 +44,9 @@ def report(
     fmt: FormatOpt = "html",
     figures: FiguresOpt = None,
     figure_format: FigureFormatOpt = "svg",
-    title: Annotated[str, typer.Option("--title")] = "accelbench report",
+    title: Annotated[
+        str, typer.Option("--title", help="the report's heading")
+    ] = "accelbench report",
 ) -> None:
     """Write a report of stored results: platforms, outcomes, roofline, regression,
     comparisons, bandwidth, training and power, each section with its figure and table."""

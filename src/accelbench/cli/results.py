@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Column, Table
+from rich.table import Table
 
 from accelbench.api import results as api
 from accelbench.cli.app import (
@@ -19,13 +19,14 @@ from accelbench.cli.app import (
     print_json,
     results_app,
 )
+from accelbench.cli.layout import Col, print_table
 from accelbench.results.schema import Result
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="run id (or prefix)")]
-SuiteOpt = Annotated[str | None, typer.Option("--suite")]
+SuiteOpt = Annotated[str | None, typer.Option("--suite", help="suite name")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="device spec, e.g. cpu, cuda:0")]
 StatusOpt = Annotated[str | None, typer.Option("--status", help="ok, oom, error, unsupported, ...")]
-WorkloadOpt = Annotated[str | None, typer.Option("--workload")]
+WorkloadOpt = Annotated[str | None, typer.Option("--workload", help="workload name in its suite")]
 
 
 def _brief(r: Result) -> dict[str, Any]:
@@ -62,26 +63,30 @@ def results_list(
         if as_json:
             print_json(rows)
             return
-        t = Table(
-            Column("run", no_wrap=True),  # copied into --run: never wrapped or truncated
-            "host",
-            "device",
-            "thr",
-            "state",
-            "ok/all",
-            Column("started (UTC)", no_wrap=True),
+        print_table(
+            out,
+            [
+                Col("run", numeric=True, justify="left"),  # copied into --run: never wrapped or cut
+                Col("host", priority=2),
+                Col("device"),
+                Col("thr", numeric=True, priority=3),
+                Col("state"),
+                Col("ok/all", numeric=True),
+                Col("started (UTC)", numeric=True, priority=1),
+            ],
+            [
+                [
+                    r["run_id"],
+                    r["host"],
+                    r["device"],
+                    str(r["threads"]),
+                    r["state"],
+                    f"{r['n_ok']}/{r['n_results']}",
+                    r["started_at"][5:16].replace("T", " "),
+                ]
+                for r in rows
+            ],
         )
-        for r in rows:
-            t.add_row(
-                r["run_id"],
-                r["host"],
-                r["device"],
-                str(r["threads"]),
-                r["state"],
-                f"{r['n_ok']}/{r['n_results']}",
-                r["started_at"][5:16].replace("T", " "),
-            )
-        out.print(t)
         return
     rs = api.list_results(
         db, limit=limit, run_id=run_id, suite=suite, device=device, status=status, workload=workload
@@ -90,23 +95,27 @@ def results_list(
     if as_json:
         print_json(briefs)
         return
-    t = Table(
-        Column("id", no_wrap=True, min_width=12),
-        "workload",
-        "case",
-        "device",
-        "status",
-        "median",
-        "CV",
-        "GFLOP/s",
-        title=f"{len(briefs)} results in {db}",
-    )
+    table_rows = []
     for b in briefs:
         med = f"{b['median_s'] * 1e3:.3f} ms" if b["median_s"] is not None else "-"
         cv = f"{b['cv']:.1%}" + (" !" if b["noisy"] else "") if b["cv"] is not None else "-"
         g = f"{b['gflops']:.1f}" if b["gflops"] is not None else "-"
-        t.add_row(b["id"], b["workload"], b["case"], b["device"], b["status"], med, cv, g)
-    out.print(t)
+        table_rows.append([b["id"], b["workload"], b["case"], b["device"], b["status"], med, cv, g])
+    print_table(
+        out,
+        [
+            Col("id", numeric=True, justify="left"),  # copied into `results show`
+            Col("workload", priority=2),
+            Col("case"),
+            Col("device", priority=3),
+            Col("status"),
+            Col("median", numeric=True),
+            Col("CV", numeric=True, priority=1),
+            Col("GFLOP/s", numeric=True),
+        ],
+        table_rows,
+        title=f"{len(briefs)} results in {db}",
+    )
     if any(b["noisy"] for b in briefs):
         out.print("! = IQR above 10% of the median: noisy timing")
 
@@ -154,7 +163,13 @@ def results_show(
 def results_export(
     path: Annotated[Path, typer.Argument(help="output file: .jsonl, .csv or .parquet")],
     db: DbOpt = DEFAULT_DB,
-    fmt: Annotated[str | None, typer.Option("--format")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl, csv or parquet (import also reads db); default: from the suffix",
+        ),
+    ] = None,
     run_id: RunOpt = None,
     suite: SuiteOpt = None,
     device: DeviceOpt = None,
@@ -174,7 +189,13 @@ def results_import(
         list[Path], typer.Argument(help=".jsonl, .csv, .parquet exports or .db files")
     ],
     db: DbOpt = DEFAULT_DB,
-    fmt: Annotated[str | None, typer.Option("--format")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl, csv or parquet (import also reads db); default: from the suffix",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge results from other machines; results already present (same id) are skipped."""

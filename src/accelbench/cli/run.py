@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from accelbench.analysis.summary import host_summary, run_summary
 from accelbench.analysis.training import RepeatGroup, repeat_groups
@@ -25,7 +24,8 @@ from accelbench.cli.app import (
     out,
     print_json,
 )
-from accelbench.cli.progress import RichReporter
+from accelbench.cli.layout import Col, print_table
+from accelbench.cli.progress import reporter_for
 from accelbench.errors import UserError
 from accelbench.names import describe_case
 from accelbench.parallel.launch import Launch
@@ -148,7 +148,7 @@ def run(
     if dist_worker is not None:
         from accelbench.api.distributed import worker_main
 
-        raise typer.Exit(worker_main(dist_worker, RichReporter(err)))
+        raise typer.Exit(worker_main(dist_worker, reporter_for(err)))
     if nproc_per_node is not None:
         _run_distributed(
             suite,
@@ -175,7 +175,7 @@ def run(
     s = load_suite(suite)
     spec = device_spec(device)
     _check_host(spec, require_idle, idle_wait, idle_check)
-    reporter = RichReporter(err)
+    reporter = reporter_for(err)
     report = run_suite(
         s,
         device=spec,
@@ -297,36 +297,43 @@ def _print_run(report: RunReport, as_json: bool, exit_on_interrupt: bool = True)
         runs = ", ".join(report.stored_in_runs)
         out.print(f"{report.skipped_already_stored} results already in {report.db} (runs: {runs})")
     else:
-        t = Table(
-            "workload",
-            "cases",
-            "ok",
-            "not ok",
-            "best rate",
-            "best case",
-            "median CV",
-            "noisy",
-            "busy",
-            title=f"run {report.run_id}",
-        )
+        table_rows = []
         for r in rows:
             best = f"{r['best']:.1f} {r['unit']}" if r["best"] is not None else "-"
+            # "2 unsupported, 1 oom": one status per line when the column is narrow
             failed = ", ".join(
                 f"{r[s.value]} {s.value}" for s in Status if s is not Status.OK and r[s.value]
             )
             cv = f"{r['median_cv']:.1%}" if r["median_cv"] is not None else "-"
-            t.add_row(
-                r["workload"],
-                str(r["cases"]),
-                str(r["ok"]),
-                failed or "0",
-                best,
-                r["best_case"] or "-",
-                cv,
-                str(r["high_spread"]),
-                str(r["host_busy"]),
+            table_rows.append(
+                [
+                    r["workload"],
+                    str(r["cases"]),
+                    str(r["ok"]),
+                    failed or "0",
+                    best,
+                    r["best_case"] or "-",
+                    cv,
+                    str(r["high_spread"]),
+                    str(r["host_busy"]),
+                ]
             )
-        out.print(t)
+        print_table(
+            out,
+            [
+                Col("workload"),
+                Col("cases", numeric=True, priority=3),
+                Col("ok", numeric=True),
+                Col("not ok"),
+                Col("best rate", numeric=True),
+                Col("best case", priority=2),
+                Col("median CV", numeric=True, priority=1),
+                Col("noisy", numeric=True, priority=1),
+                Col("busy", numeric=True, priority=1),
+            ],
+            table_rows,
+            title=f"run {report.run_id}",
+        )
         _print_repeats(groups)
         _print_scaling(report.results)
         noisy = sum(r["high_spread"] for r in rows)
@@ -367,23 +374,27 @@ def _print_scaling(results: list[Result]) -> None:
     for series in scaling_series(results):
         if len(series.points) < 2:
             continue
-        t = Table(
-            "world size",
-            "throughput",
-            "speed-up",
-            "efficiency",
-            "time to threshold (s)",
+        print_table(
+            out,
+            [
+                Col("world size", numeric=True),
+                Col("throughput", numeric=True),
+                Col("speed-up", numeric=True),
+                Col("efficiency", numeric=True),
+                Col("time to threshold (s)", numeric=True, priority=1),
+            ],
+            [
+                [
+                    str(p.world_size),
+                    f"{p.throughput:.1f} {series.unit}" if p.throughput is not None else "-",
+                    f"{p.speedup:.2f}x" if p.speedup is not None else "-",
+                    f"{p.efficiency:.0%}" if p.efficiency is not None else "-",
+                    f"{p.time_to_threshold_s:.1f}" if p.time_to_threshold_s is not None else "-",
+                ]
+                for p in series.points
+            ],
             title=f"scaling: {series.label}",
         )
-        for p in series.points:
-            t.add_row(
-                str(p.world_size),
-                f"{p.throughput:.1f} {series.unit}" if p.throughput is not None else "-",
-                f"{p.speedup:.2f}x" if p.speedup is not None else "-",
-                f"{p.efficiency:.0%}" if p.efficiency is not None else "-",
-                f"{p.time_to_threshold_s:.1f}" if p.time_to_threshold_s is not None else "-",
-            )
-        out.print(t)
 
 
 def _busy_numbers(host: dict[str, Any]) -> str:
@@ -435,29 +446,35 @@ def _print_repeats(groups: list[RepeatGroup]) -> None:
     """Time to threshold over repeated runs: mean, median, spread, and MLPerf's rule."""
     if not groups:
         return
-    t = Table(
-        "workload",
-        "configuration",
-        "runs",
-        "reached",
-        "mean",
-        "median",
-        "min-max",
-        "MLPerf mean",
-        title="time to threshold over repeated runs (s)",
-    )
+    rows = []
     for g in groups:
         span = f"{g.min_s:.1f}-{g.max_s:.1f}" if g.min_s is not None else "-"
-        t.add_row(
-            g.workload,
-            describe_case(g.case),
-            str(g.runs),
-            str(g.reached),
-            *(f"{v:.1f}" if v is not None else "-" for v in (g.mean_s, g.median_s)),
-            span,
-            f"{g.mlperf_mean_s:.1f}" if g.mlperf_mean_s is not None else "-",
+        rows.append(
+            [
+                g.workload,
+                describe_case(g.case),
+                str(g.runs),
+                str(g.reached),
+                *(f"{v:.1f}" if v is not None else "-" for v in (g.mean_s, g.median_s)),
+                span,
+                f"{g.mlperf_mean_s:.1f}" if g.mlperf_mean_s is not None else "-",
+            ]
         )
-    out.print(t)
+    print_table(
+        out,
+        [
+            Col("workload"),
+            Col("configuration", priority=2),
+            Col("runs", numeric=True),
+            Col("reached", numeric=True),
+            Col("mean", numeric=True, priority=1),
+            Col("median", numeric=True),
+            Col("min-max", numeric=True, priority=1),
+            Col("MLPerf mean", numeric=True),
+        ],
+        rows,
+        title="time to threshold over repeated runs (s)",
+    )
     out.print(
         "MLPerf mean: the fastest and slowest run dropped, mean of the rest (needs 3 runs "
         "that reached the threshold); runs that missed it are counted, not averaged"
@@ -531,22 +548,14 @@ def peaks(
         search=search,
         remeasure=remeasure,
         peaks_override=load_peaks(peaks_file),
-        reporter=RichReporter(err),
+        reporter=reporter_for(err),
         note=err.print,
     )
     rows, dev_spec = pk.rows, pk.device
     if as_json:
         print_json({"device": dev_spec, "db": str(db), "peaks": rows})
     else:
-        t = Table(
-            "peak",
-            "measured [95%]",
-            "CV",
-            "datasheet",
-            "of datasheet",
-            "note",
-            title=f"measured peaks of {dev_spec} ({pk.info.name})",
-        )
+        table_rows = []
         for r in rows:
             measured = "-"
             if r["measured"] is not None:
@@ -554,15 +563,29 @@ def peaks(
                 if r["low"] is not None and r["high"] is not None:
                     measured += f" [{r['low']:.1f}, {r['high']:.1f}]"
             sheet = f"{r['datasheet']:.1f} {r['unit']}" if r["datasheet"] is not None else "-"
-            t.add_row(
-                r["peak"],
-                measured,
-                f"{r['cv']:.1%}" if r["cv"] is not None else "-",
-                sheet,
-                f"{r['of_datasheet']:.0%}" if r["of_datasheet"] is not None else "-",
-                r["note"][:70],
+            table_rows.append(
+                [
+                    r["peak"],
+                    measured,
+                    f"{r['cv']:.1%}" if r["cv"] is not None else "-",
+                    sheet,
+                    f"{r['of_datasheet']:.0%}" if r["of_datasheet"] is not None else "-",
+                    r["note"],
+                ]
             )
-        out.print(t)
+        print_table(
+            out,
+            [
+                Col("peak"),
+                Col("measured [95%]", numeric=True),
+                Col("CV", numeric=True, priority=2),
+                Col("datasheet", numeric=True, priority=1),
+                Col("of datasheet", numeric=True, priority=1),
+                Col("note", priority=3),
+            ],
+            table_rows,
+            title=f"measured peaks of {dev_spec} ({pk.info.name})",
+        )
         out.print(f"stored in {db}; sweeps on this device use them for utilisation and roofline")
     if pk.interrupted:
         raise typer.Exit(130)
@@ -594,7 +617,7 @@ def idle_power(
         seconds=seconds,
         settle_s=settle,
         power_rate_hz=check_power_rate(power_rate),
-        reporter=RichReporter(err),
+        reporter=reporter_for(err),
     )
     if report.interrupted:
         raise typer.Exit(130)

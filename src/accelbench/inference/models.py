@@ -213,9 +213,15 @@ class BertLarge(InferenceModel):
         return ids.to(device), types.to(device)
 
     def describe(self) -> str:
+        # Only the 24-layer hidden-1024 encoder is BERT-Large; a smaller one built from the same
+        # code is named by its size, so a 2-layer hidden-128 model never reads as BERT-Large.
         o = self.options
-        size = "" if (o.layers, o.hidden) == (24, 1024) else f" L{o.layers}/H{o.hidden}"
-        return f"{self.name}{size} seq={o.seq_len}"
+        if (o.layers, o.hidden, o.heads, o.intermediate) == (24, 1024, 16, 4096):
+            return f"{self.name} seq={o.seq_len}"
+        return (
+            f"bert {o.layers}-layer hidden {o.hidden} ({o.heads} heads, ffn {o.intermediate}) "
+            f"seq={o.seq_len}"
+        )
 
 
 class DinOptions(_Options):

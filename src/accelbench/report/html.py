@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from accelbench.report.model import ReportDoc, Section, Table, fmt
+from accelbench.report.model import Link, ReportDoc, Section, Table, fmt
 from accelbench.report.plots import to_svg
 
 CSS = """
@@ -22,7 +22,7 @@ section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;margin:18px 0
 padding:8px 20px 16px}
 h2{font-size:18px;margin:12px 0 8px}
 figure{margin:12px 0}
-figure svg{max-width:100%;height:auto}
+figure svg{width:100%;height:auto}
 figcaption{font-size:12px;color:#555}
 .table-wrap{overflow-x:auto;margin:10px 0}
 table{border-collapse:collapse;font-size:12px}
@@ -35,6 +35,8 @@ caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0;font-size
 
 
 def _cell(v: Any) -> str:
+    if isinstance(v, Link):
+        return f'<td><a href="#{escape(v.section)}">{escape(v.text)}</a></td>'
     text = fmt(v) if not isinstance(v, str) else v
     cls = ' class="num"' if isinstance(v, int | float) and not isinstance(v, bool) else ""
     return f"<td{cls}>{escape(text)}</td>"

@@ -6,13 +6,26 @@ writers only lay them out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from matplotlib.figure import Figure
 
+from accelbench.analysis.groups import RunGroup
+
 OPERATOR_KINDS = ("gemm", "linear", "conv2d", "rnn")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A table cell that points to a section of the same report (``#id``)."""
+
+    text: str
+    section: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass
@@ -65,3 +78,22 @@ def fmt(v: Any, digits: int = 3) -> str:
 
 def slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def run_names(groups: Sequence[RunGroup]) -> dict[str, str]:
+    """A short name per run group (by key) that says what differs between them: device,
+    host, threads, torch, suite; the run id's tail only when nothing else does. Legends built
+    from these never show two runs under the same entry."""
+    fields: list[tuple[str, Callable[[RunGroup], str]]] = [
+        ("", lambda g: g.platform.device_name),
+        ("", lambda g: g.platform.device),
+        ("on ", lambda g: g.platform.host),
+        ("threads ", lambda g: str(g.platform.threads)),
+        ("torch ", lambda g: g.platform.torch),
+        ("", lambda g: g.suite),
+    ]
+    differ = [(p, f) for p, f in fields if len({f(g) for g in groups}) > 1]
+    names = {g.key: " ".join(p + f(g) for p, f in differ) for g in groups}
+    if len(set(names.values())) < len(groups):
+        names = {g.key: (f"{names[g.key]} run {g.key[-6:]}").strip() for g in groups}
+    return names

@@ -7,6 +7,7 @@ Text stays text in the SVG (``svg.fonttype: none``) so the report is small and s
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import matplotlib
 # Figures are made with the object API (no pyplot), so no GUI backend or global figure state
 # is involved: a report is written on servers without a display, and from threads.
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from accelbench.analysis.bandwidth import BandwidthSeries
 from accelbench.analysis.compare import Comparison
@@ -30,7 +32,16 @@ matplotlib.rcParams.update(
     {
         "svg.fonttype": "none",
         "svg.hashsalt": "accelbench",  # stable ids: the same data gives the same file
-        "font.size": 9,
+        # Sizes in points for figures FIG_WIDTH inches wide, shown at the page's width: in a
+        # 1400-px page the figure is drawn at about its natural size, so 10 pt is ~13 px and
+        # the smallest text (9 pt ticks and legends) ~12 px, above the 11 px floor the
+        # browser test checks. Titles and labels are never set smaller than this.
+        "font.size": 10,
+        "axes.titlesize": 11,
+        "axes.labelsize": 10,
+        "xtick.labelsize": 9,
+        "ytick.labelsize": 9,
+        "legend.fontsize": 9,
         "axes.grid": True,
         "grid.alpha": 0.3,
         "figure.dpi": 100,
@@ -48,10 +59,32 @@ STATUS_COLOURS = {
 MARKERS = "os^Dv<>pP*X"
 
 
-def _new(width: float = 7.5, height: float = 4.0, ncols: int = 1) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, list(axes)
+FIG_WIDTH = 12.5
+"""Inches; the report shows every figure at the page's width (about 1300 px of a 1400-px
+page), which is close to this size at 96 px per inch, so text is drawn at its stated size."""
+
+
+def _new(height: float = 4.0, ncols: int = 1, nrows: int = 1) -> tuple[Figure, list]:
+    """A page-wide figure of ``ncols`` x ``nrows`` panels, ``height`` inches per row."""
+    fig = Figure(figsize=(FIG_WIDTH, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, [ax for row in axes for ax in row]
+
+
+def _panels(n: int, height: float) -> tuple[Figure, list]:
+    """Up to three panels side by side; more go one per row, so none is too narrow to read."""
+    if n <= 3:
+        return _new(height=height, ncols=max(1, n))
+    return _new(height=height, nrows=n)
+
+
+def human_bytes(n: float, _pos: object = None) -> str:
+    """1024-based sizes as a person writes them: 512 B, 64 KiB, 256 MiB, 1 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if n == int(n) else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:g}"
 
 
 def to_svg(fig: Figure) -> str:
@@ -80,7 +113,7 @@ def success(rows: Sequence[SuccessRow]) -> Figure:
         left = [a + b for a, b in zip(left, vals, strict=True)]
     ax.invert_yaxis()
     ax.set_xlabel("configurations")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=9)
     return fig
 
 
@@ -135,13 +168,13 @@ def roofline(roof: Roofline, title: str) -> Figure:
     ax.set_xlim(lo, hi)
     ax.set_xlabel("arithmetic intensity (FLOP per byte of minimum traffic)")
     ax.set_ylabel("achieved GFLOP/s (median time)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title)
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
 def regression(fits: Sequence[Regression], kind: str) -> Figure:
-    fits = [f for f in fits if f.coefficients]
+    fits = [f for f in fits if f.identifiable]
     # Name each bar group by the settings that differ between groups only.
     varying = [
         k
@@ -171,57 +204,78 @@ def regression(fits: Sequence[Regression], kind: str) -> Figure:
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("GFLOP/s per SD of the parameter (hatched: p ≥ 0.05)")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
 def ratio_scatter(cmp: Comparison) -> Figure:
+    """Speed-up against size, one panel per kind; colour by batch only where the batch
+    varies, and the smallest and largest ratio of each kind marked and labelled."""
     # Kinds with a single configuration (a peak, a training run) are in the table only.
     counts = {
         k: sum(p.kind == k for p in cmp.pairs) for k in dict.fromkeys(p.kind for p in cmp.pairs)
     }
     kinds = [k for k, n in counts.items() if n > 1] or list(counts)
-    fig, axes = _new(width=max(7.5, 3.6 * len(kinds)), height=3.8, ncols=max(1, len(kinds)))
-    batches = sorted({p.batch for p in cmp.pairs if p.batch is not None})
-    cmap = matplotlib.colormaps["viridis"].resampled(max(2, len(batches)))
+    fig, axes = _panels(len(kinds), height=3.8)
     for ax, kind in zip(axes, kinds, strict=False):
         pairs = [p for p in cmp.pairs if p.kind == kind]
         xlabel, xs = _size_axis(pairs)
-        for b in [*batches, None]:
-            sel = [(x, p) for x, p in zip(xs, pairs, strict=True) if p.batch == b]
-            if not sel:
-                continue
-            colour = "grey" if b is None else cmap(batches.index(b))
-            ax.scatter(
-                [x for x, _ in sel],
-                [p.ratio for _, p in sel],
-                s=16,
-                color=colour,
-                label="no batch" if b is None else f"batch {b}",
-                alpha=0.8,
+        batches = sorted({p.batch for p in pairs if p.batch is not None})
+        if len(batches) > 1:
+            cmap = matplotlib.colormaps["viridis"].resampled(len(batches))
+            for b in [*batches, None]:
+                sel = [(x, p) for x, p in zip(xs, pairs, strict=True) if p.batch == b]
+                if sel:
+                    ax.scatter(
+                        [x for x, _ in sel],
+                        [p.ratio for _, p in sel],
+                        s=18,
+                        color="grey" if b is None else cmap(batches.index(b)),
+                        label="no batch" if b is None else f"batch {b}",
+                        alpha=0.8,
+                    )
+            ax.legend(title="batch varies", loc="best")
+        else:
+            ax.scatter(xs, [p.ratio for p in pairs], s=18, color="C0", alpha=0.8)
+        bars = [(x, p) for x, p in zip(xs, pairs, strict=True) if p.interval is not None]
+        if bars:  # each ratio's 95% interval
+            ax.errorbar(
+                [x for x, _ in bars],
+                [p.ratio for _, p in bars],
+                yerr=[
+                    [p.ratio - p.interval.low for _, p in bars],
+                    [p.interval.high - p.ratio for _, p in bars],
+                ],
+                fmt="none",
+                ecolor="grey",
+                elinewidth=0.8,
+                alpha=0.6,
             )
-            bars = [(x, p) for x, p in sel if p.interval is not None]
-            if bars:  # each ratio's 95% interval
-                ax.errorbar(
-                    [x for x, _ in bars],
-                    [p.ratio for _, p in bars],
-                    yerr=[
-                        [p.ratio - p.interval.low for _, p in bars],
-                        [p.interval.high - p.ratio for _, p in bars],
-                    ],
-                    fmt="none",
-                    ecolor=colour,
-                    elinewidth=0.8,
-                    alpha=0.5,
-                )
+        lo = min(range(len(pairs)), key=lambda i: pairs[i].ratio)
+        hi = max(range(len(pairs)), key=lambda i: pairs[i].ratio)
+        marks = [(lo, "min"), (hi, "max")]
+        if math.isclose(pairs[lo].ratio, pairs[hi].ratio, rel_tol=1e-3):
+            marks = [(hi, "all")]
+        for i, what in marks:
+            ax.scatter([xs[i]], [pairs[i].ratio], s=70, facecolors="none", edgecolors="black")
+            ax.annotate(
+                f"{what} {pairs[i].ratio:.3g}x",
+                (xs[i], pairs[i].ratio),
+                textcoords="offset points",
+                xytext=(6, 6 if what == "max" else -14),
+            )
         ax.axhline(1.0, color="black", lw=0.8)
         if xlabel != "configuration (index)":
             ax.set_xscale("log")
         ax.set_yscale("log")
+        ratio_fmt = FuncFormatter(lambda v, _pos: f"{v:g}x")
+        ax.yaxis.set_major_formatter(ratio_fmt)
+        ratios = [p.ratio for p in pairs] + [1.0]
+        if max(ratios) / min(ratios) < 10:  # within a decade the minor ticks are the only labels
+            ax.yaxis.set_minor_formatter(ratio_fmt)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("speed-up, candidate over base")
-        ax.set_title(kind, fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_ylabel("speed-up, candidate / base")
+        ax.set_title(kind)
     return fig
 
 
@@ -250,10 +304,11 @@ def bandwidth(series: Sequence[BandwidthSeries], title: str) -> Figure:
             label=s.label,
         )
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("bytes per transfer")
+    ax.xaxis.set_major_formatter(FuncFormatter(human_bytes))
+    ax.set_xlabel("transfer size")
     ax.set_ylabel("GB/s (median time)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title(title)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -288,7 +343,7 @@ def tiles(studies: Sequence[TileStudy], title: str) -> Figure:
 
 
 def training_curves(runs: Sequence[TrainingRun]) -> Figure:
-    fig, (a1, a2) = _new(width=9, height=3.6, ncols=2)
+    fig, (a1, a2) = _new(height=3.6, ncols=2)
     for i, t in enumerate(runs):
         pts = [
             (w, e, m) for w, e, m in zip(t.wall_s, t.epochs, t.metric, strict=True) if m is not None
@@ -309,6 +364,7 @@ def training_curves(runs: Sequence[TrainingRun]) -> Figure:
                 ax.axhline(t.threshold, color=f"C{i}", ls=":", lw=0.8)
     a1.set_xlabel("wall time since start, incl. setup and evaluation (s)")
     a2.set_xlabel("epoch")
+    a2.xaxis.set_major_locator(MaxNLocator(integer=True))
     names = {(t.metric_name, t.metric_unit) for t in runs}
     ylabel = "validation metric"
     if len(names) == 1:
@@ -316,7 +372,7 @@ def training_curves(runs: Sequence[TrainingRun]) -> Figure:
         ylabel = f"validation {name} ({unit})"
     for ax in (a1, a2):
         ax.set_ylabel(ylabel)
-    a1.legend(fontsize=7)
+    a1.legend(fontsize=9)
     return fig
 
 
@@ -331,16 +387,18 @@ def throughput_bars(runs: Sequence[TrainingRun]) -> Figure:
     ax.set_yticks(ys, labels)
     ax.invert_yaxis()
     ax.set_xlabel("training samples/s")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return fig
 
 
 def inference_bars(rows: Sequence[InferenceRow]) -> Figure:
-    """Samples/s per model and scenario, one bar per runtime and precision (log scale: models
-    differ by orders of magnitude; a variant that did not run has no bar)."""
+    """Samples/s per model and scenario, one bar per runtime and precision, on a linear axis
+    from zero so bar lengths compare as the numbers do (111 against 195 reads as 1:1.8, not
+    1:8); each bar carries its value, so small ones stay readable. A variant that did not
+    run has no bar (its reason is in the outcomes section)."""
     labels = list(dict.fromkeys(r.short_label for r in rows))
     variants = list(dict.fromkeys(f"{r.runtime} {r.precision}" for r in rows))
-    fig, (ax,) = _new(width=9, height=max(2.0, 0.3 * len(labels) * len(variants) + 1))
+    fig, (ax,) = _new(height=max(2.0, 0.3 * len(labels) * len(variants) + 1))
     width = 0.8 / max(1, len(variants))
     for j, v in enumerate(variants):
         vals = {
@@ -349,18 +407,20 @@ def inference_bars(rows: Sequence[InferenceRow]) -> Figure:
             if f"{r.runtime} {r.precision}" == v
         }
         idx = [i for i, lbl in enumerate(labels) if vals.get(lbl)]
-        ax.barh(
+        bars = ax.barh(
             [i - 0.4 + width * (j + 0.5) for i in idx],
             [vals[labels[i]] for i in idx],
             height=width,
             color=f"C{j % 10}",
             label=v,
         )
+        ax.bar_label(bars, fmt="%.3g", padding=3)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("samples/s (log scale)")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_xlim(0, None)
+    ax.margins(x=0.1)
+    ax.set_xlabel("samples/s (offline: batch / median batch time)")
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
@@ -369,7 +429,7 @@ def power_bars(rows: Sequence[PowerRow]) -> Figure:
     for r in rows:
         by.setdefault(r.workload, []).append(r)
     names = list(by)
-    fig, (a1, a2) = _new(width=9, height=max(1.8, 0.4 * len(names) + 1), ncols=2)
+    fig, (a1, a2) = _new(height=max(1.8, 0.4 * len(names) + 1), ncols=2)
     a1.barh(names, [sum(r.power_avg_w for r in v) / len(v) for v in by.values()], color="C3")
     a1.set_xlabel("mean of average power over configurations (W)")
     # Energy per sample where the workload counts samples, else per iteration.

@@ -79,8 +79,8 @@ def comparison_section(cmp: Comparison, i: int) -> Section:
         s.figures.append(
             FigureItem(
                 f"ratio-scatter-{i + 1}",
-                "Speed-up per configuration against its size, coloured by batch, with its 95% "
-                "interval",
+                "Speed-up per configuration against its size, with its 95% interval (min and "
+                "max marked)",
                 lambda: plots.ratio_scatter(cmp),
             )
         )

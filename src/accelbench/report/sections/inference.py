@@ -63,7 +63,7 @@ def _inference(groups: list[RunGroup]) -> Section | None:
                 ],
                 [
                     [
-                        x.label,
+                        x.short_label,
                         x.runtime,
                         x.precision,
                         x.result.status.value,

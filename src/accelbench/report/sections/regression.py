@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from accelbench.analysis import (
-    regress,
-)
+from accelbench.analysis import regress
 from accelbench.analysis.groups import RunGroup
+from accelbench.analysis.regression import MIN_ADJ_R2
 from accelbench.report import plots
 from accelbench.report.model import OPERATOR_KINDS, FigureItem, Section, Table, fmt, slug
 from accelbench.report.sections import section
@@ -20,18 +19,22 @@ def _regression(groups: list[RunGroup]) -> Section | None:
         "parameters, each standardised to mean 0 and standard deviation 1. A weight is the "
         "GFLOP/s gained per standard deviation of that parameter with the others held fixed; "
         "p is the two-sided t-test of the weight (below 0.05: significant; hatched bars are "
-        "not). R² says how much of the variation the linear model explains."
+        "not). R² says how much of the variation the linear model explains. A fit is drawn "
+        "only when it is identifiable: more configurations than coefficients plus one, no "
+        f"parameters that move together (m = n = k), and adjusted R² at least {MIN_ADJ_R2}; "
+        "otherwise its row says why not."
     )
     for g in groups:
         fits = regress([r for r in g.results if r.kind in OPERATOR_KINDS])
         for kind in dict.fromkeys(f.kind for f in fits):
             kfits = [f for f in fits if f.kind == kind]
-            if any(f.coefficients for f in kfits):
+            drawn = [f for f in kfits if f.identifiable]
+            if drawn:
                 s.figures.append(
                     FigureItem(
                         f"regression-{slug(g.key)}-{kind}",
                         f"Standardised weights: {kind}, {g.label}",
-                        lambda kfits=kfits, kind=kind: plots.regression(kfits, kind),
+                        lambda drawn=drawn, kind=kind: plots.regression(drawn, kind),
                     )
                 )
             rows = []
@@ -39,6 +42,7 @@ def _regression(groups: list[RunGroup]) -> Section | None:
                 weights = "; ".join(
                     f"{c.param} {c.weight:+.3g} (p={fmt(c.p_value, 2)})" for c in f.coefficients
                 )
+                why = f.why_not
                 rows.append(
                     [
                         f.label,
@@ -46,12 +50,21 @@ def _regression(groups: list[RunGroup]) -> Section | None:
                         fmt(f.r2),
                         fmt(f.adj_r2),
                         fmt(f.intercept),
-                        weights or (f.note or "—"),
+                        "yes" if why is None else f"no: {why}",
+                        weights or "—",
                     ]
                 )
             s.tables.append(
                 Table(
-                    ["group", "n", "R²", "adjusted R²", "mean GFLOP/s", "weights, largest first"],
+                    [
+                        "group",
+                        "n",
+                        "R²",
+                        "adjusted R²",
+                        "mean GFLOP/s",
+                        "drawn",
+                        "weights, largest first",
+                    ],
                     rows,
                     caption=f"{kind}: {g.label}",
                 )

@@ -3,18 +3,26 @@ runs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from accelbench.analysis import training_runs
 from accelbench.analysis.groups import RunGroup
 from accelbench.analysis.training import repeat_groups
 from accelbench.names import describe_case
 from accelbench.report import plots
-from accelbench.report.model import FigureItem, Section, Table, fmt
+from accelbench.report.model import FigureItem, Section, Table, fmt, run_names
 from accelbench.report.sections import section
 
 
 @section("training", order=70)
 def _training(groups: list[RunGroup]) -> Section | None:
-    runs = [t for g in groups for t in training_runs(g.results)]
+    names = run_names(groups)
+    runs = [
+        # With several runs, each curve and row says which run it is (by what differs).
+        replace(t, label=f"{t.label} · {names[g.key]}") if len(groups) > 1 else t
+        for g in groups
+        for t in training_runs(g.results)
+    ]
     if not runs:
         return None
     s = Section("training", "Training to quality")
