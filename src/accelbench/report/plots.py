@@ -7,7 +7,7 @@ Text stays text in the SVG (``svg.fonttype: none``) so the report is small and s
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +16,7 @@ import matplotlib
 # is involved: a report is written on servers without a display, and from threads.
 from matplotlib.figure import Figure
 
+from accelbench import fileio
 from accelbench.analysis.bandwidth import BandwidthSeries
 from accelbench.analysis.compare import Comparison
 from accelbench.analysis.inference import InferenceRow
@@ -62,9 +63,14 @@ def to_svg(fig: Figure) -> str:
     return text[start:] if start >= 0 else text
 
 
-def save(fig: Figure, path: Path) -> Path:
+def save(
+    fig: Figure, path: Path, *, option: str = "--figures", protect: Iterable[Path] = ()
+) -> Path:
+    """Write ``fig`` to ``path`` (format from the suffix) through :mod:`accelbench.fileio`:
+    complete or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format=path.suffix.lstrip(".") or "svg")
+    with fileio.open_output(path, option=option, protect=protect) as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "svg")
     return path
 
 
