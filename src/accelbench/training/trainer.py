@@ -217,7 +217,8 @@ def _run(
             "wall_s": wall,
             "train_s": train_s,
             "eval_s": eval_s,
-            "train_loss": train_loss,
+            # JSON has no NaN: a diverged loss is None here and named in the message.
+            "train_loss": train_loss if math.isfinite(train_loss) else None,
             "val_accuracy": acc,
             "steps": steps,
             "samples_per_s": task.n_train / train_s if steps == task.steps else None,
