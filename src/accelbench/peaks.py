@@ -109,12 +109,11 @@ def latest_results(
     results that :func:`accelbench.api.same_stack` accepts are shown, the same rule the
     utilisation lookup applies, so the table never shows a peak that sweeps would ignore.
     """
-    imported = store.imported_runs()
     newest: dict[tuple[str, str], Result] = {}
     stale = False
-    for r in store.query(suite=suite.name, device=device, host=env.host, newest_first=True):
-        if r.run_id in imported:
-            continue
+    for r in store.query(
+        suite=suite.name, device=device, host=env.host, newest_first=True, measured_here=True
+    ):
         if same_stack(r, env):
             newest.setdefault((r.workload, case_key(r.case)), r)
         elif r.environment.threads == env.threads:
