@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from pydantic import ValidationError
 
 from accelbench.config import Suite, measure_for
 from accelbench.devices import BaseDevice, make_device
 from accelbench.devices.specs import PeakSpec
 from accelbench.environment import collect_environment
-from accelbench.errors import DeviceError, Unsupported, UserError
+from accelbench.errors import StoreError, Unsupported, UserError
+from accelbench.limits import check_threads
+from accelbench.locking import device_lock
 from accelbench.power.metrics import IdlePower, power_metrics
 from accelbench.power.session import DEFAULT_RATE_HZ, PowerMonitor
 from accelbench.results.schema import Environment, Result, Status, case_key
-from accelbench.results.store import Store
+from accelbench.results.store import Store, validation_summary
 from accelbench.workloads import WORKLOADS, CaseOutput, RunContext, Workload
 from accelbench.workloads.base import MeasuredBandwidth, MeasuredPeak
 
@@ -68,49 +69,8 @@ class RunReport:
 def set_threads(threads: int | None) -> int:
     """Apply the CPU intra-op thread setting (None keeps torch's default) and return it."""
     if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads {threads}: expected a positive integer")
-        torch.set_num_threads(threads)
+        torch.set_num_threads(check_threads(threads))
     return torch.get_num_threads()
-
-
-@contextmanager
-def device_lock(spec: str) -> Iterator[None]:
-    """Hold this host's lock on a device for the length of a sweep.
-
-    Two sweeps on one device distort each other's timings while both store 'ok' numbers, so
-    the second is refused with the first one's pid. The kernel drops the lock when its holder
-    dies, so a killed sweep never leaves a stale lock. (No-op where ``fcntl`` is missing.)
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    # ACCELBENCH_LOCK_DIR lets a test session keep its fake sweeps out of the host's real lock
-    # folder, so running the tests never makes a real sweep on this host report "busy".
-    folder = (
-        Path(os.environ.get("ACCELBENCH_LOCK_DIR") or tempfile.gettempdir()) / "accelbench-locks"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{spec.replace(':', '_')}.lock").open("a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            owner = f.read().strip() or "unknown"
-            raise DeviceError(
-                f"--device {spec}: busy, another accelbench run (pid {owner}) is measuring on "
-                "it; two sweeps on one device distort each other's timings, so wait for it"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def new_run_id(suite: str) -> str:
@@ -160,8 +120,8 @@ def same_stack(result: Result, env: Environment) -> bool:
 
 
 def _stored_peak(store: Store, kind: str, device: str, env: Environment, dtype: str | None) -> Any:
-    """The newest ok ``kind`` result measured here on this device and software stack."""
-    imported = store.imported_runs()
+    """The newest ok ``kind`` result measured here on this device and software stack; never
+    an imported one, whatever run id it carries."""
     for r in store.query(
         kind=kind,
         device=device,
@@ -169,12 +129,9 @@ def _stored_peak(store: Store, kind: str, device: str, env: Environment, dtype: 
         threads=env.threads,
         status="ok",
         newest_first=True,
+        measured_here=True,
     ):
-        if (
-            (dtype is None or r.case.get("dtype") == dtype)
-            and r.run_id not in imported
-            and same_stack(r, env)
-        ):
+        if (dtype is None or r.case.get("dtype") == dtype) and same_stack(r, env):
             return r
     return None
 
@@ -366,24 +323,94 @@ def _result(
             "converged": m.converged,
             "stop_reason": m.stop_reason,
         }
-    return Result(
-        run_id=run_id,
-        suite=suite.name,
-        workload=wl_name,
-        kind=workload.kind,
-        case=case,
-        config=config,
-        device=device.spec,
-        status=out.status,
-        message=out.message,
-        metrics=out.metrics,
-        samples=m.samples_s if m else [],
-        summary=m.summary if m else None,
-        trace=out.trace,
-        environment=env,
-        started_at=started,
-        finished_at=datetime.now(timezone.utc),
-    )
+    try:
+        return Result(
+            run_id=run_id,
+            suite=suite.name,
+            workload=wl_name,
+            kind=workload.kind,
+            case=case,
+            config=config,
+            device=device.spec,
+            status=out.status,
+            message=out.message,
+            metrics=out.metrics,
+            samples=m.samples_s if m else [],
+            summary=m.summary if m else None,
+            trace=out.trace,
+            environment=env,
+            started_at=started,
+            finished_at=datetime.now(timezone.utc),
+        )
+    except ValidationError as exc:
+        # A measurement that produced a non-finite number (or another invalid field) is
+        # stored as an error saying which, never as a record an import would refuse.
+        return Result(
+            run_id=run_id,
+            suite=suite.name,
+            workload=wl_name,
+            kind=workload.kind,
+            case=case,
+            config={"measure": measure_cfg},
+            device=device.spec,
+            status=Status.ERROR,
+            message=f"the case produced an invalid record: {validation_summary(exc)}"[:500],
+            environment=env,
+            started_at=started,
+            finished_at=datetime.now(timezone.utc),
+        )
+
+
+DIED_MESSAGE = (
+    "process died during this case (killed by a signal, e.g. the kernel's out-of-memory "
+    "killer, crashed, or stopped on a store it could not write); not measured again in this "
+    "run, the next run retries it"
+)
+
+
+def _died_result(
+    st: Store,
+    run_id: str,
+    plan: list[tuple[str, Workload, dict[str, Any], Any]],
+    suite: Suite,
+    env: Environment,
+    device: BaseDevice,
+) -> Result | None:
+    """An ``error`` result for the case a resumed run's process was measuring when it died,
+    so the resumed sweep moves past the case that killed it instead of dying on it again."""
+    died = st.take_in_flight(run_id)
+    if died is None:
+        return None
+    for wl_name, wl, case, ms in plan:
+        if wl_name == died.get("workload") and case_key(case) == died.get("case_key"):
+            started = died.get("started_at")
+            return Result(
+                run_id=run_id,
+                suite=suite.name,
+                workload=wl_name,
+                kind=wl.kind,
+                case=case,
+                config={"measure": ms.model_dump(), "died": died},
+                device=device.spec,
+                status=Status.ERROR,
+                message=DIED_MESSAGE,
+                environment=env,
+                started_at=datetime.fromisoformat(started)
+                if started
+                else datetime.now(timezone.utc),
+                finished_at=datetime.now(timezone.utc),
+            )
+    return None  # the suite no longer has that case
+
+
+def _mark_interrupted(st: Store, run_id: str) -> bool:
+    """Best effort: a full disk may refuse even this small write (the run is then resumed
+    anyway, as its process is gone)."""
+    try:
+        st.finish_run(run_id, "interrupted")
+        return True
+    except StoreError:
+        return False
 
 
 def run_suite(
@@ -425,6 +452,14 @@ def run_suite(
                 wl = WORKLOADS.get(spec.kind).from_dict(spec.params)
                 ms = measure_for(suite, spec)
                 plan.extend((spec.name, wl, c, ms) for c in wl.cases())
+            if not plan:
+                raise UserError(
+                    f"suite {suite.name}: no cases to run; every workload's grid is empty "
+                    f"({', '.join(w.name for w in suite.workloads)})"
+                )
+            died = _died_result(st, run_id, plan, suite, env, dev) if run_id else None
+            if died is not None:
+                st.add(died)
             done: dict[tuple[str, str], str] = {}
             if resume:
                 done = _already_done(st, suite.name, dev.spec, env.host, n_threads, run_id, plan)
@@ -439,13 +474,18 @@ def run_suite(
                 wall_s=0.0,
                 stored_in_runs=sorted(set(done.values())),
             )
+            if died is not None:
+                report.results.append(died)
             if (
                 not todo
             ):  # everything is stored already: close a finished-but-unmarked run, add none
                 if run_id is not None:
                     st.finish_run(run_id, "complete")
-                report.run_id = None
-                rep.start(None, len(plan), report.skipped_already_stored)
+                if died is None:
+                    report.run_id = None
+                rep.start(report.run_id, len(plan), report.skipped_already_stored)
+                if died is not None:
+                    rep.case_finished(died)
                 rep.finish()
                 report.wall_s = time.perf_counter() - t0
                 return report
@@ -467,9 +507,20 @@ def run_suite(
             bw_lookup = _measured_bandwidth_lookup(st, dev.spec, env, run_bw)
             idle_lookup = _idle_lookup(st, dev.spec, env)
             rep.start(run_id, len(plan), report.skipped_already_stored)
+            if died is not None:
+                rep.case_finished(died)
             try:
                 for wl_name, wl, case, ms in todo:
                     rep.case_started(f"{wl_name}: {wl.describe(case)}")
+                    st.mark_in_flight(
+                        run_id,
+                        {
+                            "workload": wl_name,
+                            "case_key": case_key(case),
+                            "started_at": datetime.now(timezone.utc).isoformat(),
+                            "pid": os.getpid(),
+                        },
+                    )
                     ctx = RunContext(
                         device=dev,
                         info=info,
@@ -502,6 +553,19 @@ def run_suite(
                 report.wall_s = time.perf_counter() - t0
                 rep.finish()
                 return report
+            except BaseException as exc:
+                # The store refused a result (disk full, read-only file) or something broke:
+                # mark the run interrupted so it is resumed, never left 'running'.
+                rep.finish()
+                marked = _mark_interrupted(st, run_id)
+                if isinstance(exc, StoreError):
+                    raise StoreError(
+                        f"{exc}; run {run_id} is "
+                        + ("marked interrupted" if marked else "interrupted (its process ends)")
+                        + f" with {len(report.results)} results of this invocation stored; "
+                        "fix that and run the same command again to resume"
+                    ) from None
+                raise
             st.finish_run(run_id, "complete")
             rep.finish()
             report.wall_s = time.perf_counter() - t0

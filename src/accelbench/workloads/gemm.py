@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
-from accelbench.results.schema import Metric
+from accelbench.results.schema import Metric, Status
 from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
     WORKLOADS,
@@ -26,6 +26,7 @@ from accelbench.workloads.base import (
     Workload,
     throughput_metrics,
 )
+from accelbench.workloads.memory import check_fits
 
 
 def gemm_flops(m: int, n: int, k: int) -> float:
@@ -36,6 +37,11 @@ def gemm_flops(m: int, n: int, k: int) -> float:
 def gemm_min_bytes(m: int, n: int, k: int, elem: int) -> float:
     """Compulsory traffic: read A and B once, write C once."""
     return float(elem * (m * k + k * n + m * n))
+
+
+def gemm_memory_bytes(m: int, n: int, k: int, elem: int, mode: str = "forward") -> float:
+    """Bytes that exist at once: A, B and C; forward+backward adds dC, dA and dB."""
+    return float(elem * (m * k + k * n + m * n) * (2 if mode == "forward+backward" else 1))
 
 
 def _gemm_callable(
@@ -111,6 +117,9 @@ class Gemm(Workload):
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
         m, n, k, dtype = case["m"], case["n"], case["k"], case["dtype"]
         mode = case.get("mode", "forward")
+        need = gemm_memory_bytes(m, n, k, torch_dtype(dtype).itemsize, mode)
+        if (oom := check_fits(ctx, need, f"gemm {m}x{n}x{k} {mode} {dtype}")) is not None:
+            return oom
         with ctx.device.precision(dtype):
             fn = _gemm_callable(m, n, k, dtype, ctx, mode)
             meas = measure(fn, ctx.device, ctx.measure)
@@ -152,8 +161,13 @@ class PeakGemm(Workload):
         dtype = case["dtype"]
         best = None
         per_size: dict[str, Metric] = {}
+        too_big: dict[str, Any] = {}
         with ctx.device.precision(dtype):
             for s in case["sizes"]:
+                need = gemm_memory_bytes(s, s, s, torch_dtype(dtype).itemsize)
+                if (oom := check_fits(ctx, need, f"gemm {s}x{s}x{s} {dtype}")) is not None:
+                    too_big[str(s)] = oom.config["memory_check"]
+                    continue  # a size that cannot fit is skipped; the others still measure
                 fn = _gemm_callable(s, s, s, dtype, ctx)
                 meas = measure(fn, ctx.device, ctx.measure)
                 rate = gemm_flops(s, s, s) / meas.summary.median
@@ -162,7 +176,19 @@ class PeakGemm(Workload):
                     best = (rate, s, meas)
                 del fn
                 ctx.device.empty_cache()
-        assert best is not None
+        if best is None:
+            (last,) = list(too_big.values())[-1:]
+            return CaseOutput(
+                metrics={},
+                status=Status.OOM,
+                message=f"out of memory (checked before allocating): no size fits; the "
+                f"smallest needs at least {min(v['need_bytes'] for v in too_big.values()):,} B "
+                f"and {last['free_bytes']:,} B are free",
+                config={"memory_check": too_big},
+            )
         rate, size, meas = best
         metrics = {"peak_gflops": Metric(value=rate / 1e9, unit="GFLOP/s"), **per_size}
-        return CaseOutput(metrics=metrics, measurement=meas, config={"best_size": size})
+        config: dict[str, Any] = {"best_size": size}
+        if too_big:
+            config["memory_check"] = too_big
+        return CaseOutput(metrics=metrics, measurement=meas, config=config)
