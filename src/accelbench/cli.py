@@ -23,10 +23,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Column, Table
+from rich.text import Text
 
-from accelbench import __version__
+from accelbench import __version__, fileio
 from accelbench.errors import AccelbenchError, UserError
 from accelbench.results.schema import Result, Status
+from accelbench.terminal import SafeConsole
 
 # Typer >= 0.2x vendors click and exposes its errors as TyperException; older releases raise
 # click's own. Accept both so the one-line error handling holds across versions.
@@ -54,8 +56,10 @@ results_app = typer.Typer(
 )
 app.add_typer(results_app, name="results")
 
-out = Console()
-err = Console(stderr=True)
+# Stored strings may come from other machines: never let them drive the terminal (markup off,
+# control characters shown as escapes; see accelbench.terminal).
+out: Console = SafeConsole()
+err: Console = SafeConsole(stderr=True)
 VERBOSE = False
 
 DbOpt = Annotated[Path, typer.Option("--db", help="result store (SQLite file)")]
@@ -77,9 +81,9 @@ PowerRateOpt = Annotated[
 
 
 def _power_rate(hz: float) -> float:
-    if not 0 < hz <= 1000:
-        raise UserError(f"--power-rate {hz:g}: expected samples per second between 0 and 1000")
-    return hz
+    from accelbench.limits import check_power_rate
+
+    return check_power_rate(hz)
 
 
 def _print_json(data: Any) -> None:
@@ -175,7 +179,7 @@ def devices(
                 t.add_row(f"power: {m['meter']}", f"unavailable ({m['reason']})")
         out.print(t)
     for p in absent:
-        out.print(f"[dim]{p.kind}: not present ({p.reason})[/dim]")
+        out.print(f"{p.kind}: not present ({p.reason})", style="dim")
 
 
 @app.command()
@@ -552,7 +556,7 @@ def peaks(
     env = collect_environment(info, seed=suite.seed, threads=set_threads(threads))
     resume = not remeasure
     if resume and db.exists():
-        with _open(db) as st:
+        with _open(db, readonly=True) as st:
             stored, stale = latest_results(st, suite, dev.spec, env, [])
         if stale and len(stored) < sum(len(wl.cases()) for wl in _workloads(suite)):
             # Peaks from another torch, driver or chip would be skipped as "stored" yet never
@@ -563,7 +567,7 @@ def peaks(
         suite, device=dev, db=db, threads=threads, resume=resume, reporter=RichReporter(err)
     )
     # The newest result of each case in this suite: just measured, or stored earlier and skipped.
-    with _open(db) as st:
+    with _open(db, readonly=True) as st:
         results, _ = latest_results(st, suite, report.device, env, report.results)
     rows = peak_rows(results, info)
     if as_json:
@@ -716,19 +720,22 @@ def report(
 
     _report_format(fmt, figure_format)
     output = output or Path(f"report.{fmt}")
-    with _open(db) as st:
+    with _open(db, readonly=True) as st:
         groups = select_runs(st, str(db), run)
     if not groups:
         raise UserError(f"--db {db}: no results to report (run a suite first)")
-    w = write_report(groups, output, fmt, figures, title=title, figure_format=figure_format)
+    w = write_report(
+        groups, output, fmt, figures, title=title, figure_format=figure_format, protect=[db]
+    )
     extra = f", {len(w.figures)} figures in {figures}" if figures else ""
-    out.print(
+    to_stream = fileio.is_stream(output)  # the report itself is on stdout: talk on stderr
+    (err if to_stream else out).print(
         f"report of {sum(len(g.results) for g in groups)} results from {len(groups)} run(s): "
         f"{w.bytes / 1024:.0f} KiB in {w.seconds:.1f} s{extra}",
         highlight=False,
     )
-    # The path alone on the last line, so scripts can pick it up.
-    print(output.resolve())
+    if not to_stream:  # the path alone on the last line, so scripts can pick it up
+        print(output.resolve())
 
 
 @app.command("compare")
@@ -762,9 +769,14 @@ def compare_cmd(
 
     if top < 0:
         raise UserError(f"--top {top}: expected 0 or more")
+    from accelbench.limits import check_price
+
     for name, price in (("--base-price", base_price), ("--candidate-price", candidate_price)):
-        if price is not None and not price > 0:
-            raise UserError(f"{name} {price:g}: expected a positive hourly price in USD")
+        if price is not None:
+            check_price(price, name)
+    to_stream = output is not None and fileio.is_stream(output)
+    if to_stream and as_json:
+        raise UserError(f"--output {output}: standard output already carries --json")
     b = resolve_side(base, db)
     c = resolve_side(candidate, db)
     cmp = compare(b.results, c.results, b.label, c.label)
@@ -798,7 +810,7 @@ def compare_cmd(
                 "one_sided": [o.__dict__ for o in cmp.one_sided],
             }
         )
-    else:
+    elif not to_stream:  # with -o -, stdout carries the written comparison alone
         _print_comparison(cmp, top)
         _print_cost(cmp, base_price, candidate_price)
     if output is not None:
@@ -806,9 +818,16 @@ def compare_cmd(
 
         fmt = "md" if output.suffix == ".md" else "html"
         w = write_report(
-            [b, c], output, fmt, comparisons=[cmp], title=f"{c.label} against {b.label}"
+            [b, c],
+            output,
+            fmt,
+            comparisons=[cmp],
+            title=f"{c.label} against {b.label}",
+            protect=[db, Path(b.source), Path(c.source)],
         )
-        out.print(f"comparison written: {output} ({w.bytes / 1024:.0f} KiB)", highlight=False)
+        (err if to_stream else out).print(
+            f"comparison written: {output} ({w.bytes / 1024:.0f} KiB)", highlight=False
+        )
     if not cmp.pairs and not cmp.one_sided:
         err.print("no configuration was measured on both sides: nothing to compare")
         raise typer.Exit(1)
@@ -906,12 +925,14 @@ def _print_comparison(cmp: Any, top: int) -> None:
 
 
 # -- results ------------------------------------------------------------------------------------
-def _open(db: Path, must_exist: bool = True) -> Any:
+def _open(db: Path, must_exist: bool = True, readonly: bool = False) -> Any:
+    """The store at ``db``; ``readonly`` for commands that only read (nothing in the file
+    changes, and a database that is not accelbench's is refused untouched)."""
     from accelbench.results.store import Store
 
     if must_exist and not db.exists():
         raise UserError(f"--db {db}: no such database (run a suite first, or pass --db)")
-    return Store(db)
+    return Store(db, readonly=readonly)
 
 
 def _filters(
@@ -932,7 +953,7 @@ def _filters(
 
 def _device_filter(device: str | None) -> str | None:
     """Accept what --device accepts for a run: `fake` or `cuda` mean index 0, as stored."""
-    if device is None or device == "cpu" or ":" in device:
+    if device is None or not device.strip() or device == "cpu" or ":" in device:
         return device
     return f"{device}:0"
 
@@ -984,7 +1005,7 @@ def results_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List stored results (or runs with --runs)."""
-    with _open(db) as st:
+    with _open(db, readonly=True) as st:
         if runs:
             rows = [vars(r) for r in st.runs()]
             if as_json:
@@ -1044,12 +1065,15 @@ def results_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one result whole: case, metrics, statistics, environment."""
-    with _open(db) as st:
+    with _open(db, readonly=True) as st:
         r = st.get(result_id)
     if as_json:
         sys.stdout.write(r.model_dump_json(indent=2) + "\n")
         return
-    out.print(f"[bold]{r.result_id}[/bold]  {r.suite}/{r.workload}  {r.device}  {r.status.value}")
+    out.print(
+        Text(r.result_id, style="bold"),
+        f" {r.suite}/{r.workload}  {r.device}  {r.status.value}",
+    )
     if r.message:
         out.print(f"message: {r.message}")
     out.print(f"case: {r.case}")
@@ -1079,7 +1103,9 @@ def results_show(
 
 @results_app.command("export")
 def results_export(
-    path: Annotated[Path, typer.Argument(help="output file: .jsonl, .csv or .parquet")],
+    path: Annotated[
+        Path, typer.Argument(help="output file: .jsonl, .csv or .parquet; - for stdout (JSONL)")
+    ],
     db: DbOpt = DEFAULT_DB,
     fmt: Annotated[str | None, typer.Option("--format")] = None,
     run_id: RunOpt = None,
@@ -1091,10 +1117,10 @@ def results_export(
     """Export results (all, or those matching the filters)."""
     from accelbench.results.io import export_results
 
-    with _open(db) as st:
+    with _open(db, readonly=True) as st:
         rs = st.query(**_filters(run_id, suite, device, status, workload))
-    n = export_results(rs, path, fmt)
-    out.print(f"exported {n} results to {path}")
+    n = export_results(rs, path, fmt, protect=[db])
+    (err if fileio.is_stream(path) else out).print(f"exported {n} results to {path}")
 
 
 @results_app.command("import")
@@ -1106,21 +1132,30 @@ def results_import(
     fmt: Annotated[str | None, typer.Option("--format")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Merge results from other machines; results already present (same id) are skipped."""
-    from accelbench.results.io import read_results
+    """Merge results from other machines; results already present (same id) are skipped.
 
-    # Parse every file completely before writing anything, so a bad file adds nothing.
-    batches = [(p, list(read_results(p, fmt))) for p in paths]
-    summary = []
-    with _open(db, must_exist=False) as st:
-        for p, rs in batches:
-            added, skipped = st.add_many(rs)
-            summary.append({"file": str(p), "added": added, "already_present": skipped})
+    Every record is validated as a fresh measurement would be, and every file is read before
+    anything is written: one bad record adds nothing. All files go in one transaction, each
+    remembered as the source of its results; imported results never stand in for this
+    machine's own measurements."""
+    from accelbench.results.io import ImportInterrupted, import_files
+
+    try:
+        summaries = import_files(
+            paths, db, fmt, notice=lambda m: err.print(m, highlight=False, soft_wrap=True)
+        )
+    except ImportInterrupted as exc:
+        err.print(str(exc), highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     if as_json:
-        _print_json(summary)
+        _print_json([s.as_dict() for s in summaries])
         return
-    for s in summary:
-        out.print(f"{s['file']}: {s['added']} added, {s['already_present']} already present")
+    for s in summaries:
+        out.print(
+            f"{s.source}: {s.added} added, {s.already_present} already present"
+            + (f", {len(s.conflicts)} conflicting (kept as stored)" if s.conflicts else ""),
+            highlight=False,
+        )
 
 
 @results_app.command("delete")
