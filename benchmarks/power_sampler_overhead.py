@@ -63,9 +63,7 @@ def main() -> None:
     ratios, busy = [], []
     with dev.precision(args.dtype):
         for _ in range(args.rounds):
-            dev.power_monitor = monitor
-            on = measure(lambda: torch.matmul(a, b, out=c), dev, settings)
-            dev.power_monitor = None
+            on = measure(lambda: torch.matmul(a, b, out=c), dev, settings, power=monitor)
             off = measure(lambda: torch.matmul(a, b, out=c), dev, settings)
             ratios.append(off.summary.median / on.summary.median)
             if on.power is not None:

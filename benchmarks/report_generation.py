@@ -17,11 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from accelbench.api import run_suite
-from accelbench.config import validate_suite
+from accelbench.api import run_suite, validate_suite
+from accelbench.api.sources import select_runs
 from accelbench.devices.fake import FakeDevice
 from accelbench.report import write_report
-from accelbench.report.sources import select_runs
 from accelbench.results.store import Store
 
 

@@ -8,7 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from accelbench.results.schema import Environment, Metric, Result, Status
+from accelbench.results.schema import (
+    Basis,
+    Environment,
+    Metric,
+    PeakRef,
+    References,
+    Result,
+    Status,
+)
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -62,8 +70,10 @@ def result(
     message: str | None = None,
     offset_s: int = 0,
     units: dict[str, str] | None = None,
+    references: References | None = None,
 ) -> Result:
     return Result(
+        references=references or References(),
         run_id=run_id,
         suite="s",
         workload=workload or f"w-{kind}",
@@ -124,11 +134,11 @@ def full_run(
 ) -> list[Result]:
     """One run with data for every report section: operators with roofline config, a peak,
     a failure, bandwidth, a training trace and power."""
-    used = {
-        "measured_peak": {"flops": 4e11},
-        "measured_bandwidth": {"bytes_per_s": 5e10},
-        "roofline_bound": "compute",
-    }
+    used = References(
+        basis=Basis(compute_dtype="float32"),
+        measured_peak=PeakRef(value=4e11),
+        measured_bandwidth=PeakRef(value=5e10),
+    )
     rs = []
     for i, r in enumerate(linear_sweep(run_id=run_id, start_s=start_s)):
         m = {k: v.value * (scale if k == "achieved_gflops" else 1.0) for k, v in r.metrics.items()}
@@ -141,7 +151,7 @@ def full_run(
                 run_id=run_id,
                 host=host,
                 threads=threads,
-                config={"peaks_used": used},
+                references=used,
                 offset_s=start_s + i,
             )
         )

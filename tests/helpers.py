@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from accelbench.config import Suite, validate_suite
+from accelbench.api import validate_suite
+from accelbench.config import Suite
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

@@ -17,7 +17,7 @@ from accelbench.analysis import (
     training_runs,
 )
 from accelbench.analysis.metrics import primary_metric
-from accelbench.results.schema import Status
+from accelbench.results.schema import Basis, DatasheetRef, PeakRef, References, Status
 
 
 def test_regression_recovers_known_weights() -> None:
@@ -178,18 +178,18 @@ def test_success_table_counts_per_kind_and_group() -> None:
 
 
 def test_roofline_points_and_ceilings() -> None:
-    used = {
-        "measured_peak": {"flops": 1e12},
-        "measured_bandwidth": {"bytes_per_s": 1e11},
-        "datasheet_peak": {"flops": 2e12, "memory_bandwidth_gbs": 200.0},
-        "roofline_bound": "memory",
-    }
+    used = References(
+        basis=Basis(compute_dtype="float32"),
+        measured_peak=PeakRef(value=1e12),
+        measured_bandwidth=PeakRef(value=1e11),
+        datasheet=DatasheetRef(name="X", source="s", flops=2e12, memory_bandwidth_gbs=200.0),
+    )
     rs = [
         result(
             "gemm",
             {"m": 1, "dtype": "float32"},
             {"arithmetic_intensity": 2.0, "achieved_gflops": 150.0},
-            config={"peaks_used": used},
+            references=used,
         ),
         result("peak-gemm", {"dtype": "bfloat16"}, {"peak_gflops": 3000.0}),
         result("gemm", {"m": 2, "dtype": "float32"}, status=Status.OOM),

@@ -11,8 +11,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from accelbench.api import run_suite
-from accelbench.config import validate_suite
+from accelbench.analysis.derived import derived_metrics
+from accelbench.api import run_suite, validate_suite
+from accelbench.api.references import build_references
 from accelbench.devices.base import BaseDevice
 from accelbench.devices.cpu import CpuDevice
 from accelbench.devices.cuda import CudaDevice
@@ -20,7 +21,7 @@ from accelbench.devices.fake import FakeDevice
 from accelbench.errors import ConfigError, Unsupported
 from accelbench.results.schema import Status
 from accelbench.results.store import Store
-from accelbench.timing.protocol import MeasureSettings
+from accelbench.timing.settings import MeasureSettings
 from accelbench.workloads import WORKLOADS, CaseOutput, RunContext
 from accelbench.workloads.bandwidth import (
     Bandwidth,
@@ -44,8 +45,14 @@ def ctx_for(device: BaseDevice, measure: MeasureSettings = TINY) -> RunContext:
 
 
 def run(wl: Bandwidth | PeakBandwidth, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
+    """Run one case and add its derived numbers (datasheet utilisation), as the runner does."""
     with ctx.device.case_scope():
-        return wl.run_case(case, ctx)
+        out = wl.run_case(case, ctx)
+    if out.basis is not None:
+        refs = build_references(out.basis, ctx.info)
+        out.metrics.update(derived_metrics(out.metrics, refs, out.config.get("power")))
+        out.config["references"] = refs
+    return out
 
 
 def values(out: CaseOutput) -> dict[str, float | None]:
@@ -213,7 +220,7 @@ def test_rates_follow_exactly_from_the_samples(
         assert m["gbs_read_write"] == pytest.approx(read_write / 1e-3 / 1e9)
         # Fake datasheet: 1000 GB/s of memory bandwidth.
         assert m["utilisation_datasheet"] == pytest.approx(100 * read_write / 1e-3 / 1000e9)
-        assert out.config["peaks_used"]["datasheet_peak"]["memory_bandwidth_gbs"] == 1000.0
+        assert out.config["references"].datasheet.memory_bandwidth_gbs == 1000.0
         assert ("2 x bytes" if case["direction"] == "d2d" else "3 x bytes") in conv
     # The fake allocator saw every buffer of the case (host buffers included).
     n_buffers = 3 if case["direction"] == "triad" else 2

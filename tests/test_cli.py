@@ -363,7 +363,7 @@ def test_delete(filled_db, capsys, monkeypatch) -> None:
 def test_interrupt_exits_130_with_a_message(
     suite_file: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    import accelbench.api as api
+    import accelbench.api.runner as api
 
     real = api.run_case
     calls = []

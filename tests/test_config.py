@@ -8,14 +8,10 @@ from pathlib import Path
 import pytest
 from helpers import suite_data, write_suite
 
-from accelbench.config import (
-    builtin_suites,
-    load_suite,
-    measure_for,
-    read_yaml,
-    validate_suite,
-)
+from accelbench.api import load_suite, validate_suite
+from accelbench.config import builtin_suites, measure_for
 from accelbench.errors import ConfigError, UserError
+from accelbench.validation import read_yaml
 from accelbench.workloads import WORKLOADS
 
 GEMM = "{name: g, kind: gemm, params: {sizes: [16]}}"

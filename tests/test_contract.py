@@ -1,7 +1,7 @@
-"""Every registered workload kind honours the workload contract on the fake device.
+"""Every registered device kind, power meter and workload kind honours its contract.
 
-New kinds are picked up from the registry automatically: a workload that registers itself is
-tested here without editing this file.
+New entries are picked up from the registries automatically: a device, meter or workload that
+registers itself is tested here without editing this file.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 
+from accelbench.analysis.derived import derived_metrics
+from accelbench.api.references import build_references
+from accelbench.devices import DEVICES, Device, device_help
 from accelbench.devices.fake import FakeDevice
-from accelbench.power.base import PowerMeter
+from accelbench.names import PRECISIONS
+from accelbench.power.base import METERS, MeterUnavailable, PowerMeter
 from accelbench.power.session import PowerMonitor
-from accelbench.results.schema import Result, Status
-from accelbench.timing.protocol import MeasureSettings
+from accelbench.results.schema import PeakRef, Result, Status
+from accelbench.timing.settings import MeasureSettings
 from accelbench.workloads import WORKLOADS, RunContext
-from accelbench.workloads.base import MeasuredPeak
 
 
 class ConstantMeter(PowerMeter):
@@ -86,12 +89,11 @@ def test_workload_contract(kind: str) -> None:
         assert isinstance(cls.describe(case), str) and cls.describe(case)
         assert all(isinstance(k, str) for k in case)
     dev = FakeDevice(durations=[1e-3])
-    dev.power_monitor = PowerMonitor([ConstantMeter()], rate_hz=50)
     ctx = RunContext(
         device=dev,
         info=dev.info(),
         measure=MeasureSettings(warmup=1, iterations=3),
-        measured_peak=lambda dtype: MeasuredPeak(1e12, "peak-id"),
+        power=PowerMonitor([ConstantMeter()], rate_hz=50),
     )
     with dev.case_scope():
         out = wl.run_case(cases[0], ctx)
@@ -110,15 +112,14 @@ def test_gemm_metrics_follow_from_the_samples() -> None:
     """With a scripted 1 ms per iteration, every derived metric is known exactly."""
     wl = WORKLOADS.get("gemm").from_dict({"sizes": [64], "dtypes": ["float32"]})
     dev = FakeDevice(durations=[1e-3])
-    ctx = RunContext(
-        device=dev,
-        info=dev.info(),
-        measure=MeasureSettings(warmup=0, iterations=4),
-        measured_peak=lambda dtype: MeasuredPeak(2 * 64**3 / 1e-3 * 2, "peak-id"),
-    )
+    ctx = RunContext(device=dev, info=dev.info(), measure=MeasureSettings(warmup=0, iterations=4))
     with dev.case_scope():
         out = wl.run_case({"m": 64, "n": 64, "k": 64, "dtype": "float32"}, ctx)
-    m = {k: v.value for k, v in out.metrics.items()}
+    assert out.basis is not None
+    refs = build_references(
+        out.basis, ctx.info, measured_peak=PeakRef(result_id="peak-id", value=2 * 64**3 / 1e-3 * 2)
+    )
+    m = {k: v.value for k, v in {**out.metrics, **derived_metrics(out.metrics, refs)}.items()}
     flops = 2 * 64**3
     assert m["flops"] == flops and m["macs"] == 64**3
     assert m["achieved_gflops"] == pytest.approx(flops / 1e-3 / 1e9)
@@ -128,7 +129,7 @@ def test_gemm_metrics_follow_from_the_samples() -> None:
     assert m["utilisation_datasheet"] == pytest.approx(100 * flops / 1e-3 / 10e12)
     assert m["utilisation_measured"] == pytest.approx(50.0)
     assert m["peak_memory"] is not None and m["peak_memory"] >= 3 * 64 * 64 * 4
-    assert out.config["peaks_used"]["measured_peak"]["result_id"] == "peak-id"
+    assert refs.measured_peak is not None and refs.measured_peak.result_id == "peak-id"
 
 
 def test_result_ids_are_stable_content_hashes() -> None:
@@ -154,3 +155,58 @@ def test_result_ids_are_stable_content_hashes() -> None:
     a, b = Result(**kw), Result(**kw)
     assert a.result_id == b.result_id and len(a.result_id) == 32
     assert Result(**{**kw, "case": {"m": 2}}).result_id != a.result_id
+
+
+# -- every registered device kind ------------------------------------------------------------------
+@pytest.mark.parametrize("kind", DEVICES.names())
+def test_device_contract(kind: str) -> None:
+    """Each kind says how it is selected and probes without raising, present or not; the kinds
+    present here (cpu, fake) honour the whole device protocol."""
+    cls = DEVICES.get(kind)
+    assert cls.kind == kind
+    assert (cls.spec_help or kind).split("[")[0] == kind
+    assert (cls.spec_help or kind) in device_help()
+    probe = cls.probe()
+    assert probe.kind == kind
+    assert probe.available or probe.reason, "an absent device must say why"
+    if not probe.available and kind != "fake":
+        return
+    dev = cls(index=0)
+    assert isinstance(dev, Device)
+    info = dev.info()
+    assert info.spec == dev.spec and info.timer in ("device-events", "perf_counter")
+    assert set(info.supported_dtypes) | set(info.unsupported_dtypes) == set(PRECISIONS)
+    for dtype, why in info.unsupported_dtypes.items():
+        assert why, f"{kind} gives no reason for lacking {dtype}"
+    timer = dev.new_timer()
+    timer.start()
+    timer.stop()
+    dev.synchronize()
+    assert timer.seconds() >= 0
+    assert dev.is_oom(MemoryError())
+    assert not dev.is_oom(ValueError("a shape mistake"))
+
+
+# -- every registered power meter ------------------------------------------------------------------
+@pytest.mark.parametrize("name", METERS.names())
+@pytest.mark.parametrize("device", ["cpu", "fake"])
+def test_meter_contract(name: str, device: str) -> None:
+    """A meter factory returns meters for a device it applies to, [] for one it does not, or
+    raises MeterUnavailable with the reason; nothing else escapes it, and every meter it
+    returns describes itself and reads in its declared mode."""
+    factory = METERS.get(name)
+    dev = DEVICES.get(device)(index=0)
+    try:
+        meters = factory(dev)
+    except MeterUnavailable as exc:
+        assert str(exc), f"{name} is unavailable without a reason"
+        return
+    for m in meters:
+        try:
+            d = m.describe()
+            assert d["meter"] == m.name and d["mode"] in ("energy", "power") and d["domain"]
+            assert m.min_window_s > 0
+            value = m.read_energy_j() if m.mode == "energy" else m.read_power_w()
+            assert value >= 0
+        finally:
+            m.close()

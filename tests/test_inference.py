@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import torch
 
-from accelbench.api import run_suite
-from accelbench.config import validate_suite
+from accelbench.analysis.cost import compare_cost
+from accelbench.api import run_suite, validate_suite
 from accelbench.devices.cpu import CpuDevice
 from accelbench.devices.fake import FakeDevice
 from accelbench.environment import collect_environment
 from accelbench.errors import ConfigError, Unsupported
-from accelbench.inference.cost import compare_cost, samples_per_dollar
 from accelbench.inference.models import MODELS
+from accelbench.inference.pricing import samples_per_dollar
 from accelbench.inference.runtimes import RUNTIMES, ModelJob
 from accelbench.results.schema import Metric, Result, Status
 from accelbench.timing.protocol import MeasureSettings
@@ -307,7 +307,7 @@ def test_samples_per_dollar() -> None:
 
 
 def test_builtin_inference_suites_validate() -> None:
-    from accelbench.config import load_suite
+    from accelbench.api import load_suite
 
     full = load_suite("cpu-inference")
     models = {w.params["model"] for w in full.workloads}

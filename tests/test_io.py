@@ -199,7 +199,7 @@ def test_version_1_record_gains_an_empty_trace(results: list[Result]) -> None:
     data.pop("trace")
     data["schema_version"] = 1
     up = upgrade_record(data)
-    assert up["schema_version"] == 2 and up["trace"] == []
+    assert up["schema_version"] == SCHEMA_VERSION and up["trace"] == []
     assert Result.model_validate(up).trace == []
 
 
@@ -365,3 +365,53 @@ def test_empty_export_reads_back_empty(tmp_path: Path, fmt: str) -> None:
     assert export_results([], path) == 0
     assert path.exists()
     assert list(read_results(path)) == []
+
+
+def test_version_2_record_moves_peaks_used_into_typed_references(
+    results: list[Result],
+) -> None:
+    """A v2 record kept the peaks it was compared with as an untyped ``config.peaks_used`` and
+    the idle power under ``config.power.idle``; v3 reads both into ``references``, and the
+    derived numbers recomputed from them equal the ones stored."""
+    from accelbench.analysis.derived import rederive
+
+    data = results[0].model_dump(mode="json")
+    data.pop("references")
+    data["schema_version"] = 2
+    data["case"] = {**data["case"], "dtype": "float32"}
+    data["metrics"] = {
+        "achieved_gflops": {"value": 50.0, "unit": "GFLOP/s"},
+        "arithmetic_intensity": {"value": 2.0, "unit": "FLOP/B"},
+        "utilisation_measured": {"value": 50.0, "unit": "%"},
+        "utilisation_datasheet": {"value": 0.5, "unit": "%"},
+        "power_avg_w": {"value": 100.0, "unit": "W"},
+    }
+    data["config"] = {
+        **data["config"],
+        "peaks_used": {
+            "datasheet_peak": {
+                "name": "X",
+                "flops": 1e13,
+                "source": "s",
+                "memory_bandwidth_gbs": 1e3,
+            },
+            "measured_peak": {"flops": 1e11, "result_id": "p", "cv": 0.01, "converged": True},
+            "measured_bandwidth": {"bytes_per_s": 1e10, "result_id": "b"},
+            "roofline_bound": "memory",
+        },
+        "power": {"duration_s": 2.0, "iterations": 4, "idle": {"watts": 40.0, "result_id": "i"}},
+    }
+    r = Result.model_validate(upgrade_record(data))
+    refs = r.references
+    assert "peaks_used" not in r.config and "idle" not in r.config["power"]
+    assert refs.basis.compute_dtype == "float32"
+    assert refs.measured_peak is not None and refs.measured_peak.result_id == "p"
+    assert refs.measured_bandwidth is not None and refs.measured_bandwidth.value == 1e10
+    assert refs.datasheet is not None and refs.datasheet.flops == 1e13
+    assert refs.idle_power is not None and refs.idle_power.watts == 40.0
+    derived = rederive(r)
+    assert derived["utilisation_measured"].value == pytest.approx(50.0)
+    assert derived["utilisation_datasheet"].value == pytest.approx(0.5)
+    # memory roof at intensity 2 is 2e10 FLOP/s, below the 1e11 compute roof
+    assert derived["roofline_attainable_gflops"].value == pytest.approx(20.0)
+    assert derived["net_energy_per_iter_j"].value == pytest.approx((100 - 40) * 2.0 / 4)

@@ -10,16 +10,17 @@ import torch
 from helpers import write_suite
 
 from accelbench import flops as fl
-from accelbench.api import run_suite
-from accelbench.config import load_suite, measure_for, validate_suite
+from accelbench.analysis.derived import derived_metrics, roofline_facts
+from accelbench.api import load_suite, run_suite, validate_suite
+from accelbench.api.references import build_references
+from accelbench.config import measure_for
 from accelbench.devices.cpu import CpuDevice
 from accelbench.devices.fake import FakeDevice
 from accelbench.errors import ConfigError
-from accelbench.results.schema import Status
+from accelbench.results.schema import PeakRef, Status
 from accelbench.results.store import Store
 from accelbench.timing.protocol import MeasureSettings
 from accelbench.workloads import WORKLOADS, RunContext
-from accelbench.workloads.base import MeasuredBandwidth, MeasuredPeak
 
 TINY = {"mode": "fixed", "warmup": 1, "iterations": 3}
 
@@ -234,13 +235,17 @@ def test_roofline_uses_measured_compute_and_bandwidth() -> None:
     )
     case = {**wl.cases()[0], "dtype": "float32"}
     dev = FakeDevice(durations=[1e-3])
-    ctx = _ctx(
-        dev,
-        measured_peak=lambda dtype: MeasuredPeak(1e12, "peak-id"),
-        measured_bandwidth=lambda: MeasuredBandwidth(1e9, "bw-id"),
-    )
+    ctx = _ctx(dev)
     with dev.case_scope():
         out = wl.run_case(case, ctx)
+    assert out.basis is not None
+    refs = build_references(
+        out.basis,
+        ctx.info,
+        measured_peak=PeakRef(result_id="peak-id", value=1e12),
+        measured_bandwidth=PeakRef(result_id="bw-id", value=1e9),
+    )
+    out.metrics.update(derived_metrics(out.metrics, refs))
     count = fl.linear(rows=64, in_features=64, out_features=64)
     intensity = count.forward.flops / count.forward.min_bytes
     attainable = min(1e12, intensity * 1e9)
@@ -249,18 +254,21 @@ def test_roofline_uses_measured_compute_and_bandwidth() -> None:
     assert m["roofline_attainable_gflops"].value == pytest.approx(attainable / 1e9)
     achieved = count.forward.flops / 1e-3
     assert m["roofline_efficiency"].value == pytest.approx(100 * achieved / attainable)
-    used = out.config["peaks_used"]
-    assert used["roofline_bound"] == "memory"  # ~10 FLOP/B against a ridge of 1000 FLOP/B
-    assert used["measured_bandwidth"]["result_id"] == "bw-id"
+    facts = roofline_facts(intensity, achieved, refs)
+    assert facts is not None
+    assert facts.bound == "memory"  # ~10 FLOP/B against a ridge of 1000 FLOP/B
+    assert refs.measured_bandwidth is not None and refs.measured_bandwidth.result_id == "bw-id"
 
 
 def test_roofline_without_measured_bandwidth_is_unavailable_with_the_reason() -> None:
     wl = WORKLOADS.get("linear").from_dict({**SMALL["linear"], "modes": ["forward"]})
     dev = FakeDevice(durations=[1e-3])
-    ctx = _ctx(dev, measured_peak=lambda dtype: MeasuredPeak(1e12, "peak-id"))
+    ctx = _ctx(dev)
     with dev.case_scope():
         out = wl.run_case({**wl.cases()[0], "dtype": "float32"}, ctx)
-    metric = out.metrics["roofline_efficiency"]
+    assert out.basis is not None
+    refs = build_references(out.basis, ctx.info, measured_peak=PeakRef(value=1e12))
+    metric = derived_metrics(out.metrics, refs)["roofline_efficiency"]
     assert metric.value is None and "bandwidth" in (metric.unavailable or "")
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from test_cli import cli, flat, one_error_line
 
-from accelbench.api import run_suite
-from accelbench.config import validate_suite
+from accelbench.analysis.derived import roofline_bound
+from accelbench.api import run_suite, validate_suite
+from accelbench.api.peaks import ACCELERATOR_SIZES, CPU_SIZES, peaks_suite
 from accelbench.devices.cpu import CpuDevice
 from accelbench.devices.fake import FakeDevice
-from accelbench.peaks import ACCELERATOR_SIZES, CPU_SIZES, peaks_suite
 from accelbench.results.store import Store
 
 FAST = [
@@ -133,11 +133,11 @@ def test_later_sweeps_use_the_stored_peaks_for_the_roofline(tmp_path: Path, caps
     with Store(db) as st:
         bw = st.query(kind="peak-bandwidth")[0]
         peak = st.query(kind="peak-gemm")[0]
-    used = r.config["peaks_used"]
-    assert used["measured_bandwidth"]["result_id"] == bw.result_id
-    assert used["measured_peak"]["result_id"] == peak.result_id
+    used = r.references
+    assert used.measured_bandwidth is not None and used.measured_bandwidth.result_id == bw.result_id
+    assert used.measured_peak is not None and used.measured_peak.result_id == peak.result_id
     assert r.metric("roofline_efficiency") is not None
-    assert used["roofline_bound"] in {"memory", "compute"}
+    assert roofline_bound(r) in {"memory", "compute"}
 
 
 def test_peaks_from_another_software_stack_are_measured_again(tmp_path: Path, capsys) -> None:
@@ -170,7 +170,7 @@ def test_peaks_show_only_this_thread_count(tmp_path: Path, capsys) -> None:
 
 
 def test_noisy_peak_is_flagged() -> None:
-    from accelbench.peaks import quality_note
+    from accelbench.api.peaks import quality_note
     from accelbench.results.schema import Result
 
     dev = FakeDevice(durations=[1e-3, 1e-3, 3e-3, 1e-3])

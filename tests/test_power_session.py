@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from helpers import tiny_suite
 
+from accelbench.analysis.derived import derived_metrics
 from accelbench.api import run_suite
 from accelbench.devices.fake import FakeDevice
 from accelbench.power.base import MeterError, PowerMeter
-from accelbench.power.metrics import IdlePower, power_metrics
+from accelbench.power.metrics import power_metrics
 from accelbench.power.session import PowerMonitor
+from accelbench.results.schema import IdleRef, References
 from accelbench.timing.protocol import MeasureSettings, measure
 
 
@@ -87,14 +89,14 @@ def test_short_regions_are_topped_up_to_the_meters_window() -> None:
     dev = FakeDevice(durations=[1e-5])
     meter = Watts(100.0)
     meter.update_interval_s = 0.02  # -> min window 0.2 s
-    dev.power_monitor = PowerMonitor([meter], rate_hz=50)
+    monitor = PowerMonitor([meter], rate_hz=50)
     calls = 0
 
     def fn() -> None:
         nonlocal calls
         calls += 1
 
-    m = measure(fn, dev, MeasureSettings(warmup=2, iterations=100))
+    m = measure(fn, dev, MeasureSettings(warmup=2, iterations=100), power=monitor)
     assert m.samples_s == [1e-5] * 100  # the timed samples are untouched
     assert m.power is not None and m.power.duration_s >= 0.2
     assert m.power.iterations == calls - 2 > 100  # every call in the window, warm-up excluded
@@ -105,21 +107,25 @@ def test_power_metrics_per_iteration_per_sample_and_net_of_idle() -> None:
     mon.start()
     time.sleep(0.1)
     r = mon.stop(iterations=10)
-    metrics, config = power_metrics(r, "n/a", samples_per_s=1000.0, idle=IdlePower(40.0, "idle"))
+    metrics, config = power_metrics(r, "n/a", samples_per_s=1000.0)
+    idle = References(idle_power=IdleRef(watts=40.0, result_id="idle"))
+    metrics.update(derived_metrics(metrics, idle, config["power"]))
     assert metrics["power_avg_w"].value == pytest.approx(100.0)
     assert metrics["energy_per_iter_j"].value == pytest.approx(r.energy_j / 10)
     assert metrics["energy_per_sample_j"].value == pytest.approx(100.0 / 1000.0)
     net = (100.0 - 40.0) * r.duration_s / 10
     assert metrics["net_energy_per_iter_j"].value == pytest.approx(net, rel=1e-6)
-    assert config["power"]["idle"] == {"watts": 40.0, "result_id": "idle"}
 
-    metrics, _ = power_metrics(r, "n/a", None, IdlePower(None, reason="run idle-power"))
+    metrics, config = power_metrics(r, "n/a", None)
+    no_idle = References(unavailable={"idle_power": "run idle-power"})
+    metrics.update(derived_metrics(metrics, no_idle, config["power"]))
     assert metrics["net_energy_per_iter_j"].unavailable == "run idle-power"
     assert metrics["energy_per_sample_j"].unavailable
 
 
 def test_without_a_reading_every_field_says_why() -> None:
-    metrics, config = power_metrics(None, "no RAPL here", 10.0, IdlePower(50.0))
+    metrics, config = power_metrics(None, "no RAPL here", 10.0)
+    metrics.update(derived_metrics(metrics, References(idle_power=IdleRef(watts=50.0))))
     assert {m.unavailable for m in metrics.values()} == {"no RAPL here"}
     assert config == {}
 
@@ -169,7 +175,8 @@ def test_idle_power_is_stored_and_later_results_report_net_energy(tmp_path: Path
     assert r.metrics["power_avg_w"].value == pytest.approx(100.0, rel=0.05)
     net = r.metrics["net_energy_per_iter_j"]
     assert net.value is not None and abs(net.value) < 0.05 * r.metrics["energy_per_iter_j"].value
-    assert r.config["power"]["idle"]["result_id"] == idle["result_id"]
+    assert r.references.idle_power is not None
+    assert r.references.idle_power.result_id == idle["result_id"]
 
 
 def test_idle_power_without_a_meter_says_why_and_exits_non_zero(tmp_path: Path, capsys) -> None:

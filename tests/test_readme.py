@@ -7,7 +7,7 @@ import re
 import yaml
 from helpers import REPO
 
-from accelbench.config import validate_suite
+from accelbench.api import validate_suite
 
 BLOCKS = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
 

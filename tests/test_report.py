@@ -10,12 +10,11 @@ import pytest
 from analysis_data import FULL_REPORT_SECTIONS, full_run
 from helpers import suite_data, write_suite
 
-from accelbench.api import run_suite
+from accelbench.api import load_suite, run_suite
+from accelbench.api.sources import resolve_side, select_runs
 from accelbench.cli import main
-from accelbench.config import load_suite
 from accelbench.devices.fake import FakeDevice
 from accelbench.report import write_report
-from accelbench.report.sources import resolve_side, select_runs
 from accelbench.results.store import Store
 
 SECTIONS = FULL_REPORT_SECTIONS

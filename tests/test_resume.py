@@ -13,8 +13,7 @@ import pytest
 import torch
 from helpers import cli_popen, cli_subprocess, db_count, suite_data, tiny_suite, write_suite
 
-from accelbench.api import run_suite
-from accelbench.config import validate_suite
+from accelbench.api import run_suite, validate_suite
 from accelbench.devices.fake import FakeDevice
 from accelbench.results.schema import Result, Status
 from accelbench.results.store import Store
@@ -369,9 +368,9 @@ def test_utilisation_names_the_peak_and_its_quality(tmp_path: Path) -> None:
     suite = validate_suite(data, "test")
     first = run_suite(suite, device=FakeDevice(), db=db)
     peak, gemm = first.results
-    used = gemm.config["peaks_used"]["measured_peak"]
-    assert used["result_id"] == peak.result_id
-    assert used["cv"] == peak.summary.cv and used["high_spread"] == peak.summary.high_spread
+    used = gemm.references.measured_peak
+    assert used is not None and used.result_id == peak.result_id
+    assert used.cv == peak.summary.cv and used.high_spread == peak.summary.high_spread
     assert gemm.metric("utilisation_measured") == pytest.approx(
         100 * gemm.metric("achieved_gflops") / peak.metric("peak_gflops")
     )
@@ -379,7 +378,8 @@ def test_utilisation_names_the_peak_and_its_quality(tmp_path: Path) -> None:
     # A later run without a peak workload reuses the stored peak ...
     only_gemm = tiny_suite([24], ["float32"], name="peaks2")
     later = run_suite(only_gemm, device=FakeDevice(), db=db).results[0]
-    assert later.config["peaks_used"]["measured_peak"]["result_id"] == peak.result_id
+    assert later.references.measured_peak is not None
+    assert later.references.measured_peak.result_id == peak.result_id
     # ... but not one measured with another torch build.
     with Store(db) as st:
         st._con.execute(

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from helpers import REPO, db_count, suite_data
 
-from accelbench.api import run_suite
-from accelbench.config import validate_suite
+from accelbench.api import run_suite, validate_suite
 from accelbench.devices.fake import FakeDevice
 from accelbench.errors import StoreError
 from accelbench.results import store as store_mod

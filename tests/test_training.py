@@ -210,7 +210,7 @@ def test_lstm_imdb_learns_real_format_data_and_does_not_duplicate(
 ) -> None:
     monkeypatch.setenv("ACCELBENCH_CACHE_DIR", str(tmp_path / "cache"))
     _many_reviews(tmp_path / "data")
-    from accelbench.config import load_suite
+    from accelbench.api import load_suite
 
     suite = load_suite(str(_suite(tmp_path, LSTM_TINY)))
     db = tmp_path / "r.db"
@@ -227,8 +227,8 @@ def test_lstm_imdb_learns_real_format_data_and_does_not_duplicate(
     assert db_count(db) == 1
     # The report reads the real trainer's trace: curve, threshold and time to threshold.
     from accelbench.analysis import training_runs
+    from accelbench.api.sources import select_runs
     from accelbench.report.document import build_report
-    from accelbench.report.sources import select_runs
     from accelbench.results.store import Store
 
     (t,) = training_runs([r])
@@ -240,7 +240,7 @@ def test_lstm_imdb_learns_real_format_data_and_does_not_duplicate(
 
 
 def test_missing_data_is_a_stored_error_naming_the_path(tmp_path: Path) -> None:
-    from accelbench.config import load_suite
+    from accelbench.api import load_suite
 
     suite = load_suite(str(_suite(tmp_path, {"max_epochs": 1}, kind="resnet56-cifar10")))
     rep = run_suite(suite, device=FakeDevice(), db=tmp_path / "r.db", data_dir=tmp_path / "nothing")

@@ -1,17 +1,21 @@
-"""Validated suite configs, loaded from YAML.
+"""Validated configs, loaded from YAML: suites and datasheet peak entries.
 
 A suite names its workloads and the measurement protocol; each workload kind validates its own
-``params``. Unknown keys and bad values are rejected with the file, the field path and the
-reason, e.g. ``quick.yaml: workloads[0].params.sizes[2]: Input should be a valid integer``.
+``params`` in the resolve step (:func:`accelbench.api.resolve`). Unknown keys and bad values are
+rejected with the file, the field path and the reason, e.g. ``quick.yaml:
+workloads[0].params.sizes[2]: Input should be a valid integer``.
+
+This module is a leaf of the package: it imports only the error types, the strict YAML loader
+and the measurement settings, never the device layer, the workloads or the store.
 """
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,82 +25,54 @@ from pydantic import (
     field_validator,
 )
 
-from accelbench.devices.specs import PeakSpec
 from accelbench.errors import ConfigError
-from accelbench.timing.protocol import MeasureSettings
+from accelbench.names import PeakPrecision
+from accelbench.timing.settings import MeasureSettings
+from accelbench.validation import format_validation_error, read_yaml
+
+# The precisions a peak can be given for: the measured dtypes plus the integer and 8-bit float
+# formats of datasheets. A typo such as `fp32` is rejected instead of silently never matching.
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+class PeakSpec(BaseModel):
+    """One table entry: peak compute per precision and memory bandwidth."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-def format_validation_error(exc: ValidationError, prefix: str) -> str:
-    """One line: where, what was wrong, what was given; counts any further errors."""
-    errs = exc.errors()
-    e = errs[0]
-    where = _loc(tuple(e["loc"]))
-    if prefix.endswith(":"):
-        head = f"{prefix} {where}" if where else prefix[:-1]
-    elif where:
-        head = prefix + (where if where.startswith("[") else f".{where}")
-    else:
-        head = prefix
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling)"
-    elif e["type"] != "missing" and "input" in e and not isinstance(e["input"], dict):
-        given = repr(e["input"])
-        if not isinstance(e["input"], list) or len(given) <= 60:  # a long list buries the message
-            msg += f" (got {given})"
-    more = (
-        f" (and {len(errs) - 1} more error{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
+    name: str
+    match: list[str] = Field(min_length=1)
+    tflops: dict[PeakPrecision, float] = Field(
+        default_factory=dict, description="TFLOPS (TOPS for int8) per precision"
     )
-    return f"{head}: {msg}{more}"
+    memory_bandwidth_gbs: float | None = Field(default=None, gt=0)
+    memory_gb: float | None = Field(default=None, gt=0)
+    source: str = "user supplied"
 
+    @field_validator("match")
+    @classmethod
+    def _patterns_compile(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a valid regular expression: {exc}") from None
+        return v
 
-class _StrictLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error: plain YAML
-    keeps the last value silently, which hides a typo such as a second ``params:``."""
+    @field_validator("tflops")
+    @classmethod
+    def _peaks_positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not x > 0}
+        if bad:
+            raise ValueError(f"peak figures must be positive, got {bad}")
+        return v
 
+    def peak_flops(self, dtype: str) -> float | None:
+        """Peak in FLOP/s for a precision, or None when the table has no figure for it."""
+        v = self.tflops.get(dtype)
+        return None if v is None else v * 1e12
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            first = seen.setdefault(key, key_node.start_mark.line)
-        except TypeError:  # an unhashable key; construct_mapping reports it
-            continue
-        if first != key_node.start_mark.line:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"key {key!r} is given twice (first on line {first + 1})",
-                key_node.start_mark,
-            )
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: malformed YAML at {where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (expected YAML)") from None
+    def matches(self, device_name: str) -> bool:
+        return any(re.search(p, device_name, re.IGNORECASE) for p in self.match)
 
 
 class WorkloadSpec(BaseModel):
@@ -160,7 +136,7 @@ def _expand_includes(
     workloads = list(own) if isinstance(own, list) else own
     peaks = list(data.get("peaks") or []) if isinstance(data.get("peaks", []), list) else None
     for ref in includes:
-        path, label = _suite_file(ref, f"{source}: include", base_dir)
+        path, label = suite_file(ref, f"{source}: include", base_dir)
         key = str(path.resolve())
         if key in chain:
             raise ConfigError(f"{source}: include: {ref!r} includes itself")
@@ -188,12 +164,13 @@ def _expand_includes(
 
 
 def validate_suite(data: Any, source: str, path: Path | None = None) -> Suite:
-    """Validate suite data, including each workload's params against its kind.
+    """Validate a suite's structure: names, measurement settings, includes, peaks.
 
-    ``path`` is the file the data came from, if any: includes resolve relative to it.
+    Each workload's ``params`` are checked against its kind by the one resolve step,
+    :func:`accelbench.api.resolve`, which knows the workload registry; this module stays a leaf
+    that imports nothing above it. ``path`` is the file the data came from, if any: includes
+    resolve relative to it.
     """
-    from accelbench.workloads import WORKLOADS
-
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'name' and 'workloads' at the top")
     chain = (str(path.resolve()),) if path is not None else ()
@@ -203,17 +180,6 @@ def validate_suite(data: Any, source: str, path: Path | None = None) -> Suite:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, f"{source}:")) from None
     for i, w in enumerate(suite.workloads):
-        if w.kind not in WORKLOADS:
-            raise ConfigError(
-                f"{source}: workloads[{i}].kind: unknown workload kind {w.kind!r}; expected one "
-                f"of {', '.join(WORKLOADS.names())}"
-            )
-        try:
-            WORKLOADS.get(w.kind).Params.model_validate(w.params)
-        except ValidationError as exc:
-            raise ConfigError(
-                format_validation_error(exc, f"{source}: workloads[{i}].params")
-            ) from None
         try:
             measure_for(suite, w)
         except ValidationError as exc:
@@ -229,7 +195,7 @@ def builtin_suites() -> dict[str, Path]:
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 
-def _suite_file(ref: str, what: str = "suite", base_dir: Path | None = None) -> tuple[Path, str]:
+def suite_file(ref: str, what: str = "suite", base_dir: Path | None = None) -> tuple[Path, str]:
     """The file behind a suite reference and the label its errors use."""
     builtins = builtin_suites()
     if ref in builtins:
@@ -245,6 +211,7 @@ def _suite_file(ref: str, what: str = "suite", base_dir: Path | None = None) -> 
 
 
 def load_suite(ref: str) -> Suite:
-    """Load a built-in suite by name, or a suite file by path."""
-    path, label = _suite_file(ref)
+    """Load a built-in suite by name, or a suite file by path (structure only; see
+    :func:`accelbench.api.load_suite` for a suite whose params are checked too)."""
+    path, label = suite_file(ref)
     return validate_suite(read_yaml(path), label, path)

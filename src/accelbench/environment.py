@@ -14,6 +14,7 @@ import psutil
 import torch
 
 import accelbench
+from accelbench.devices import device_packages
 from accelbench.devices.base import DeviceInfo
 from accelbench.devices.cpu import cpu_details
 from accelbench.results.schema import Environment
@@ -48,16 +49,14 @@ ENV_PREFIXES = (
     "MPS_",
     "LD_PRELOAD",
 )
+# Libraries that change results whatever the device; each device kind adds its own plug-ins
+# (``BaseDevice.packages``).
 PACKAGES = (
     "numpy",
-    "torch_npu",
-    "intel_extension_for_pytorch",
     "triton",
     "onnxruntime",
     "onnxruntime-gpu",
     "openvino",
-    "nvidia-ml-py",
-    "pytorch-triton-rocm",
 )
 
 
@@ -67,7 +66,7 @@ def relevant_env_vars() -> dict[str, str]:
 
 def package_versions() -> dict[str, str]:
     out = {}
-    for name in PACKAGES:
+    for name in (*PACKAGES, *device_packages()):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -80,6 +80,36 @@ class Comparison:
     only_in_base: int = 0
     only_in_candidate: int = 0
 
+    def as_dict(self) -> dict[str, Any]:
+        """The comparison as plain data (``accelbench compare --json``)."""
+        return {
+            "base": self.base_label,
+            "candidate": self.candidate_label,
+            "summaries": [
+                {
+                    "kind": x.kind,
+                    "metric": x.metric.name,
+                    "n": x.n,
+                    "min": x.min,
+                    "median": x.median,
+                    "max": x.max,
+                    "geomean": x.geomean,
+                }
+                for x in self.summaries
+            ],
+            "pairs": [
+                {
+                    "kind": p.kind,
+                    "case": p.case,
+                    "base": p.base_value,
+                    "candidate": p.candidate_value,
+                    "ratio": p.ratio,
+                }
+                for p in self.pairs
+            ],
+            "one_sided": [o.__dict__ for o in self.one_sided],
+        }
+
 
 def newest_per_configuration(results: Iterable[Result]) -> dict[tuple[str, str], Result]:
     """The newest result of each configuration (kind and case), for sides that hold re-runs."""

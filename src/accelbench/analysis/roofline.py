@@ -1,9 +1,9 @@
 """The roofline: each configuration at (arithmetic intensity, achieved FLOP/s) under the
 compute ceiling of its precision and the memory-bandwidth ceiling.
 
-Ceilings come from what the results themselves were compared with (``peaks_used`` in their
-config: the measured peak GEMM and bandwidth of the same device and stack, and the datasheet
-entry when one matched) and from any peak-gemm / peak-bandwidth results in the same set, so
+Ceilings come from what the results themselves were compared with (their ``references``: the
+measured peak GEMM and bandwidth of the same device and stack, and the datasheet entry when one
+matched) and from any peak-gemm / peak-bandwidth results in the same set, so
 the figure shows exactly the references the utilisation numbers used.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accelbench.analysis.derived import roofline_bound
 from accelbench.results.schema import Result, Status
 
 
@@ -68,15 +69,15 @@ def roofline(results: list[Result]) -> Roofline:
         if ai is None or gf is None:
             continue
         dtype = str(r.case.get("dtype", "?"))
-        used = r.config.get("peaks_used") or {}
-        if (mp := used.get("measured_peak")) and mp.get("flops"):
-            _keep_max(compute, ("measured", dtype), mp["flops"] / 1e9)
-        if (mb := used.get("measured_bandwidth")) and mb.get("bytes_per_s"):
-            _keep_max(bandwidth, ("measured", None), mb["bytes_per_s"] / 1e9)
-        if (ds := used.get("datasheet_peak")) and ds.get("flops"):
-            compute[("datasheet", dtype)] = ds["flops"] / 1e9
-            if ds.get("memory_bandwidth_gbs"):
-                bandwidth[("datasheet", None)] = float(ds["memory_bandwidth_gbs"])
+        refs = r.references
+        if refs.measured_peak is not None:
+            _keep_max(compute, ("measured", dtype), refs.measured_peak.value / 1e9)
+        if refs.measured_bandwidth is not None:
+            _keep_max(bandwidth, ("measured", None), refs.measured_bandwidth.value / 1e9)
+        if (ds := refs.datasheet) is not None and ds.flops:
+            compute[("datasheet", dtype)] = ds.flops / 1e9
+            if ds.memory_bandwidth_gbs:
+                bandwidth[("datasheet", None)] = float(ds.memory_bandwidth_gbs)
         out.points.append(
             RooflinePoint(
                 intensity=ai,
@@ -85,7 +86,7 @@ def roofline(results: list[Result]) -> Roofline:
                 kind=r.kind,
                 workload=r.workload,
                 result_id=r.result_id,
-                bound=used.get("roofline_bound"),
+                bound=roofline_bound(r),
             )
         )
     out.compute = [Ceiling(src, v, dt) for (src, dt), v in sorted(compute.items(), key=str)]

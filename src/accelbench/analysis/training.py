@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from accelbench.names import describe_case
 from accelbench.results.schema import Result
 
 # trace key -> the names a trainer may store it under, first match wins
@@ -66,8 +67,9 @@ def training_runs(results: list[Result]) -> list[TrainingRun]:
         rows = [row for row in r.trace if _get(row, "epoch") is not None]
         if not rows:
             continue
-        case = " ".join(f"{k}={v}" for k, v in r.case.items())
-        t = TrainingRun(result=r, label=f"{r.workload} {case}".strip())
+        t = TrainingRun(
+            result=r, label=f"{r.workload} {r.description or describe_case(r.case)}".strip()
+        )
         for row in rows:
             t.epochs.append(int(_get(row, "epoch")))
             t.wall_s.append(float(_get(row, "wall_s") or 0.0))

@@ -1,9 +1,9 @@
 """Device layer: the only package that touches ``torch.cuda``, ``torch_npu``, ``torch.mps`` and
-``torch.xpu``."""
+``torch.xpu``. A device kind is one module here that registers its class in ``DEVICES`` (imported
+on first use), plus its rows in ``specs.yaml``."""
 
 from __future__ import annotations
 
-from accelbench.devices import cpu, cuda, fake, mps, npu, xpu  # noqa: F401  (register)
 from accelbench.devices.base import (
     DEVICES,
     DTYPES,
@@ -33,11 +33,24 @@ def present_devices(peaks: list[PeakSpec] | None = None) -> list[BaseDevice]:
 
 
 def default_device_spec() -> str:
-    """The first accelerator present, else the CPU."""
-    for kind in ("cuda", "npu", "xpu", "mps"):
+    """The present accelerator of lowest ``default_rank``, else the CPU."""
+    ranked = sorted(
+        (cls.default_rank, kind) for kind, cls in DEVICES if cls.default_rank is not None
+    )
+    for _, kind in ranked:
         if DEVICES.get(kind).probe().available:
             return kind
     return "cpu"
+
+
+def device_help() -> str:
+    """The ways ``--device`` can be spelled, from the registry: "cpu, cuda[:N], ..."."""
+    return ", ".join(cls.spec_help or kind for kind, cls in DEVICES)
+
+
+def device_packages() -> tuple[str, ...]:
+    """Plug-in distributions of every registered device, recorded with each result."""
+    return tuple(dict.fromkeys(p for _, cls in DEVICES for p in cls.packages))
 
 
 __all__ = [
@@ -49,6 +62,8 @@ __all__ = [
     "PeakSpec",
     "Probe",
     "default_device_spec",
+    "device_help",
+    "device_packages",
     "load_peaks_file",
     "lookup_peak",
     "make_device",

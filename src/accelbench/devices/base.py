@@ -16,18 +16,20 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from accelbench.devices.specs import PeakSpec
+from accelbench.config import PeakSpec
+from accelbench.names import PRECISIONS
 from accelbench.registry import Registry
 
-# Names of the precisions accelbench measures. ``tfloat32`` is float32 storage with TF32 tensor-core
-# math (CUDA); the rest are torch dtypes.
-DTYPES: dict[str, torch.dtype] = {
+# The torch storage dtype of each precision accelbench measures (names: accelbench.names).
+# ``tfloat32`` is float32 storage with TF32 tensor-core math (CUDA).
+_STORAGE = {
     "float32": torch.float32,
     "tfloat32": torch.float32,
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
     "float64": torch.float64,
 }
+DTYPES: dict[str, torch.dtype] = {name: _STORAGE[name] for name in PRECISIONS}
 
 
 _OOM_TYPES: tuple[type[BaseException], ...] = tuple(
@@ -168,7 +170,7 @@ class Device(Protocol):
     def pinned_memory(self, nbytes: int, dtype: torch.dtype = ...) -> torch.Tensor: ...
 
 
-DEVICES: Registry[type[BaseDevice]] = Registry("device")
+DEVICES: Registry[type[BaseDevice]] = Registry("device", package="accelbench.devices")
 
 
 class BaseDevice:
@@ -177,11 +179,18 @@ class BaseDevice:
     kind: ClassVar[str] = "base"
     vendor: ClassVar[str | None] = None
     timer_kind: ClassVar[str] = "perf_counter"
+    spec_help: ClassVar[str] = ""
+    """How ``--device`` selects it in help texts, e.g. ``cuda[:N]``; empty: the kind."""
+    default_rank: ClassVar[int | None] = None
+    """Preference when ``--device`` is omitted: the present device of lowest rank is chosen;
+    None: never chosen by default (the CPU is the fallback)."""
+    packages: ClassVar[tuple[str, ...]] = ()
+    """Distributions whose versions every result on this device records (a plug-in such as
+    torch_npu), beside the ones every result records."""
+    platform_modules: ClassVar[tuple[str, ...]] = ()
+    """Platform APIs (``torch.<name>`` or top-level modules) that only ``devices/`` may use."""
     # Substrings of exception messages that mean "out of memory" on this platform.
     oom_markers: ClassVar[tuple[str, ...]] = ("out of memory",)
-    power_monitor: Any = None
-    """The run's :class:`accelbench.power.session.PowerMonitor`, set by the runner; the
-    measurement protocol opens a power window around the timed iterations when it is set."""
 
     def __init__(self, index: int = 0, peaks_override: list[PeakSpec] | None = None) -> None:
         self.index = index

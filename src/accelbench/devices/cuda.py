@@ -39,6 +39,10 @@ def _nvml_driver() -> tuple[str | None, str | None]:
 class CudaDevice(TorchAcceleratorDevice):
     kind = "cuda"
     module_name = "cuda"
+    spec_help = "cuda[:N]"
+    default_rank = 0
+    packages = ("nvidia-ml-py", "pytorch-triton-rocm")
+    platform_modules = ("torch.cuda",)
     oom_markers = ("cuda out of memory", "hip out of memory", "out of memory")
 
     @property

@@ -12,6 +12,8 @@ from accelbench.devices.base import DEVICES, Probe, TorchAcceleratorDevice
 @DEVICES.register("mps")
 class MpsDevice(TorchAcceleratorDevice):
     kind = "mps"
+    default_rank = 3
+    platform_modules = ("torch.mps",)
     vendor = "Apple"
     module_name = "mps"
     oom_markers = ("mps backend out of memory", "out of memory")

@@ -66,6 +66,10 @@ def _cann_version(roots: list[Path]) -> str | None:
 @DEVICES.register("npu")
 class NpuDevice(TorchAcceleratorDevice):
     kind = "npu"
+    spec_help = "npu[:N]"
+    default_rank = 1
+    packages = ("torch_npu",)
+    platform_modules = ("torch.npu", "torch_npu")
     vendor = "Huawei"
     module_name = "npu"
     oom_markers = ("npu out of memory", "out of memory")

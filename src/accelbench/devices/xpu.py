@@ -10,6 +10,10 @@ from accelbench.devices.base import DEVICES, TorchAcceleratorDevice
 @DEVICES.register("xpu")
 class XpuDevice(TorchAcceleratorDevice):
     kind = "xpu"
+    spec_help = "xpu[:N]"
+    default_rank = 2
+    packages = ("intel_extension_for_pytorch",)
+    platform_modules = ("torch.xpu",)
     vendor = "Intel"
     module_name = "xpu"
     oom_markers = ("xpu out of memory", "ur_result_error_out_of_device_memory", "out of memory")

@@ -53,6 +53,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from accelbench.names import MODES
+
 CONVENTION = (
     "1 MAC = 2 FLOPs (both reported); other work 1 FLOP per elementary op (add, multiply, "
     "compare, divide; exp/log/erf/sqrt 1 each; sigmoid 4, tanh 5, gelu 5); backward ~= 2x "
@@ -60,7 +62,6 @@ CONVENTION = (
     "parameters read once + outputs written once"
 )
 
-MODES: tuple[str, ...] = ("forward", "forward+backward")
 
 # Forward FLOPs per element of elementwise functions, and (by the backward ~= forward rule) of
 # their gradients. Each elementary step counts 1: add, subtract, multiply, divide, compare or

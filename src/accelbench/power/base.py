@@ -78,4 +78,4 @@ MeterFactory = Callable[["BaseDevice"], list[PowerMeter]]
 """``device -> meters`` for that device; raises MeterUnavailable with the reason, or returns
 [] when the backend does not apply to the device (NVML for a CPU)."""
 
-METERS: Registry[MeterFactory] = Registry("power meter")
+METERS: Registry[MeterFactory] = Registry("power meter", package="accelbench.power")

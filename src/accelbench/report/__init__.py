@@ -10,9 +10,9 @@ from pathlib import Path
 
 from accelbench import fileio
 from accelbench.analysis.compare import Comparison
+from accelbench.analysis.groups import RunGroup
 from accelbench.errors import UserError
 from accelbench.report.document import ReportDoc, build_report
-from accelbench.report.sources import RunGroup
 
 
 @dataclass

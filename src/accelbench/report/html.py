@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from accelbench.report.document import ReportDoc, Section, Table, fmt
+from accelbench.report.model import ReportDoc, Section, Table, fmt
 from accelbench.report.plots import to_svg
 from accelbench.terminal import printable
 

@@ -16,7 +16,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from accelbench.report.document import ReportDoc, Table, fmt
+from accelbench.report.model import ReportDoc, Table, fmt
 from accelbench.terminal import printable
 
 # Punctuation that opens Markdown markup inside a line: code spans, emphasis, links and

@@ -24,16 +24,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from accelbench.timing.stats import Summary
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_NESTING = 32
 """Levels of lists and objects allowed inside ``case``, ``config`` and ``trace``: real records
 use fewer than ten, and a deeper one (200,000 levels from a hostile file) would exhaust the
 recursion of every JSON reader that meets it later."""
 
 
+def _fine(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` holds only finite numbers within :data:`MAX_NESTING` levels (the
+    fast check every record passes through; recursion is bounded by the nesting limit)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return True
+    if depth >= MAX_NESTING:
+        return False
+    return all(_fine(v, depth + 1) for v in value)
+
+
 def check_tree(value: Any, where: str) -> None:
     """Raise ``ValueError`` naming the path of the first non-finite number, or of nesting
     deeper than :data:`MAX_NESTING`, inside ``value`` (walked without recursion)."""
+    if _fine(value):
+        return
     stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
         v, path, depth = stack.pop()
@@ -108,6 +124,77 @@ class Environment(BaseModel):
     env_vars: dict[str, str] = Field(default_factory=dict)
 
 
+class Basis(BaseModel):
+    """What a result's rate is judged against: the compute peak of one precision, and/or the
+    memory bandwidth (for a metric that is a device-memory rate). Set by the workload, which
+    knows what it measured; None fields mean "not comparable", with the reason."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    compute_dtype: str | None = Field(
+        default=None, description="precision whose peak FLOP/s `achieved_gflops` is judged by"
+    )
+    bandwidth_metric: str | None = Field(
+        default=None, description="metric (GB/s of device memory) judged by the bandwidth roof"
+    )
+    not_comparable: str | None = Field(
+        default=None, description="why the rate is not judged against a peak (e.g. int8 work)"
+    )
+
+
+class PeakRef(BaseModel):
+    """A measured ceiling (a stored ``peak-gemm`` or ``peak-bandwidth`` result), with how much
+    to trust it, copied at the time of comparison so a report needs nothing else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    result_id: str | None = None
+    value: float = Field(description="FLOP/s for compute, B/s for bandwidth")
+    measured_at: str | None = None
+    cv: float | None = None
+    high_spread: bool | None = None
+    converged: bool | None = None
+    convention: str | None = Field(default=None, description="byte convention (bandwidth)")
+
+
+class DatasheetRef(BaseModel):
+    """The datasheet entry that matched the device (see ``devices/specs.yaml``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    name: str
+    source: str
+    flops: float | None = Field(default=None, description="FLOP/s of the basis precision")
+    memory_bandwidth_gbs: float | None = None
+
+
+class IdleRef(BaseModel):
+    """The stored idle-power result net energy was computed against."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    result_id: str | None = None
+    watts: float
+
+
+class References(BaseModel):
+    """The raw facts a result's derived numbers (utilisation, roofline, net energy) come from:
+    what it is judged against and the reference measurements it was compared with. Derived
+    numbers themselves are computed by :mod:`accelbench.analysis.derived` from these, at run
+    time and again by any report (against a peak measured later, if asked)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    basis: Basis = Field(default_factory=Basis)
+    datasheet: DatasheetRef | None = None
+    measured_peak: PeakRef | None = None
+    measured_bandwidth: PeakRef | None = None
+    idle_power: IdleRef | None = None
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="reference name -> why there is none"
+    )
+
+
 class Result(BaseModel):
     """One benchmark case's outcome. Immutable once created."""
 
@@ -121,6 +208,11 @@ class Result(BaseModel):
     kind: str = Field(description="the workload kind, e.g. 'gemm'")
     case: dict[str, Any] = Field(description="the parameters that identify this case")
     case_key: str = ""
+    description: str = Field(
+        default="",
+        description="the case as its workload described it when measured, e.g. 'gemm "
+        "64x64x64 float32'; empty in records from before descriptions were stored",
+    )
     config: dict[str, Any] = Field(
         default_factory=dict, description="resolved settings: measurement protocol, peaks used"
     )
@@ -136,6 +228,10 @@ class Result(BaseModel):
             "ordered records of a long case, one per step it reports (one per epoch for "
             "training: wall time, loss, validation metric, throughput, power); empty otherwise"
         ),
+    )
+    references: References = Field(
+        default_factory=References,
+        description="peaks and idle power the derived numbers were computed against",
     )
     environment: Environment
     started_at: datetime
@@ -207,8 +303,53 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "trace": data.get("trace", []), "schema_version": 2}
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    # v3 moved the untyped ``config.peaks_used`` (and ``config.power.idle``) into the typed
+    # ``references``: the facts derived numbers are computed from.
+    config = dict(data.get("config") or {})
+    used = config.pop("peaks_used", None) or {}
+    case = data.get("case") or {}
+    refs: dict[str, Any] = {}
+    basis: dict[str, Any] = {}
+    if "measured_peak" in used or ("datasheet_peak" in used and "flops" in used["datasheet_peak"]):
+        basis["compute_dtype"] = case.get("dtype")
+    if (ds := used.get("datasheet_peak")) and isinstance(ds, dict):
+        refs["datasheet"] = {
+            "name": ds.get("name", "?"),
+            "source": ds.get("source", "?"),
+            "flops": ds.get("flops"),
+            "memory_bandwidth_gbs": ds.get("memory_bandwidth_gbs"),
+        }
+        if "flops" not in ds and ds.get("memory_bandwidth_gbs"):
+            kind = data.get("kind")
+            basis["bandwidth_metric"] = "peak_gbs" if kind == "peak-bandwidth" else "gbs_read_write"
+    for key in ("measured_peak", "measured_bandwidth"):
+        if (p := used.get(key)) and isinstance(p, dict):
+            value = p.get("flops") if key == "measured_peak" else p.get("bytes_per_s")
+            if value is not None:
+                refs[key] = {
+                    "result_id": p.get("result_id"),
+                    "value": value,
+                    "measured_at": p.get("measured_at"),
+                    "cv": p.get("cv"),
+                    "high_spread": p.get("high_spread"),
+                    "converged": p.get("converged"),
+                    "convention": p.get("convention"),
+                }
+    power = config.get("power")
+    if isinstance(power, dict) and isinstance(power.get("idle"), dict):
+        power = dict(power)
+        idle = power.pop("idle")
+        config["power"] = power
+        if idle.get("watts") is not None:
+            refs["idle_power"] = {"result_id": idle.get("result_id"), "watts": idle["watts"]}
+    if basis:
+        refs["basis"] = basis
+    return {**data, "config": config, "references": refs, "schema_version": 3}
+
+
 # RECORD_UPGRADES[i] turns a version i+1 record into version i+2.
-RECORD_UPGRADES: list[Any] = [_v1_to_v2]
+RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3]
 
 
 def result_json_schema() -> dict[str, Any]:

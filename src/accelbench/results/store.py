@@ -18,6 +18,7 @@ Results are the product, so the store is defensive about what it holds and where
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -37,9 +38,12 @@ import psutil
 from pydantic import ValidationError
 
 from accelbench.errors import StoreError
-from accelbench.results.schema import Result, Status, upgrade_record
+from accelbench.results.schema import SCHEMA_VERSION, Result, Status, upgrade_record
 
 STORE_VERSION = 3
+# How every record this schema writes starts (model_dump_json keeps field order): those are
+# validated straight from their JSON, about three times faster than loading them first.
+_CURRENT = f'{{"schema_version":{SCHEMA_VERSION},'
 MAX_LIMIT = 2**63 - 1  # SQLite integers are signed 64-bit
 
 
@@ -623,24 +627,24 @@ class Store:
         """(run_id, workload, case_key, status, measure settings) of every result measured here
         for this suite, device, host and thread count. Imported results are left out whatever
         run id they carry: a result from another machine that shares a host name is not a
-        measurement of this one. A row whose record is not valid JSON is left out too (with a
-        warning), so its case is measured again rather than trusted."""
+        measurement of this one. A row whose record cannot be read (invalid JSON, a record that
+        no longer validates) is left out too, with a warning, so its case is measured again
+        rather than counted as done with a result nobody can read."""
         rows = self._read(
-            "SELECT result_id, run_id, workload, case_key, status, json_valid(record),"
-            " CASE WHEN json_valid(record) THEN json_extract(record, '$.config.measure') END"
-            f" FROM results WHERE suite=? AND device=? AND host=? AND threads=? AND {self._local}",
+            "SELECT result_id, run_id, workload, case_key, status, record FROM results"
+            f" WHERE suite=? AND device=? AND host=? AND threads=? AND {self._local}",
             (suite, device, host, threads),
         )
         out = []
-        for rid, r, w, k, st, valid, m in rows:
-            if not valid:
-                self.warn(f"{self.path}: stored result {rid} is not valid JSON; measuring again")
-                continue
+        for rid, r, w, k, st, text in rows:
             try:
-                measure = json.loads(m) if m else {}
-            except ValueError:
-                measure = {}
-            out.append((r, w, k, st, measure if isinstance(measure, dict) else {}))
+                record = self._parse(text)
+            except StoreError as exc:
+                self.warn(
+                    f"{self.path}: stored result {rid} cannot be read ({exc}); measuring again"
+                )
+                continue
+            out.append((r, w, k, st, dict(record.config.get("measure") or {})))
         return out
 
     def _where(
@@ -773,6 +777,9 @@ class Store:
         """A stored record as a Result, or StoreError saying why it cannot be one."""
         if not isinstance(text, str):
             raise StoreError(f"the record is {type(text).__name__}, not JSON text")
+        if text.startswith(_CURRENT):  # written by this schema: validate straight from JSON
+            with contextlib.suppress(ValidationError):
+                return Result.model_validate_json(text)
         try:
             data = json.loads(text)
         except RecursionError:

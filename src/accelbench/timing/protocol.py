@@ -11,41 +11,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
 from accelbench.devices.base import BaseDevice
-from accelbench.power.session import PowerReading
+from accelbench.power.session import PowerMonitor, PowerReading
+from accelbench.timing.settings import MeasureSettings
 from accelbench.timing.stats import Summary, ci95_half_width, summarize
-
-
-class MeasureSettings(BaseModel):
-    """How to time one case. ``fixed`` runs exactly ``iterations``; ``adaptive`` runs at least
-    ``iterations`` (capped by ``max_iterations``) and keeps going until the 95% CI half-width is
-    within ``target_rel_ci`` of the mean, ``time_budget_s`` of timed work is spent, or
-    ``max_iterations`` is reached."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    warmup: int = Field(default=10, ge=0, le=1_000_000)
-    iterations: int = Field(default=100, ge=1, le=10_000_000)
-    mode: Literal["fixed", "adaptive"] = "fixed"
-    target_rel_ci: float = Field(default=0.01, gt=0, lt=1)
-    time_budget_s: float = Field(default=30.0, gt=0, le=86_400)
-    max_iterations: int = Field(default=10_000, ge=1, le=10_000_000)
-    cuda_graph: bool = Field(
-        default=False, description="replay a captured CUDA graph to remove launch overhead"
-    )
-
-    @model_validator(mode="after")
-    def _minimum_within_maximum(self) -> MeasureSettings:
-        if self.mode == "adaptive" and self.max_iterations < self.iterations:
-            raise ValueError(
-                f"max_iterations ({self.max_iterations}) is below iterations "
-                f"({self.iterations}), the adaptive minimum"
-            )
-        return self
 
 
 class Measurement(BaseModel):
@@ -86,15 +59,21 @@ def measure(
     fn: Callable[[], Any],
     device: BaseDevice,
     settings: MeasureSettings | None = None,
+    *,
+    power: PowerMonitor | None = None,
 ) -> Measurement:
-    """Time ``fn`` on ``device`` under ``settings``; returns every sample and their summary."""
+    """Time ``fn`` on ``device`` under ``settings``; returns every sample and their summary.
+
+    With ``power`` (the run's monitor), a power window is opened around the timed iterations
+    and the reading is attached to the measurement.
+    """
     s = settings or MeasureSettings()
     if s.cuda_graph:
         fn = device.graph_callable(fn)  # raises Unsupported where there are no graphs
     for _ in range(s.warmup):
         fn()
     device.synchronize()
-    monitor = device.power_monitor
+    monitor = power
     if monitor is not None and monitor.meters:
         monitor.start()
         try:
@@ -107,7 +86,7 @@ def measure(
     return _measure_timed(fn, device, s)
 
 
-def _finish_power(monitor: Any, fn: Callable[[], Any], device: BaseDevice, n: int) -> Any:
+def _finish_power(monitor: PowerMonitor, fn: Callable[[], Any], device: BaseDevice, n: int) -> Any:
     """Top the window up with untimed iterations until the meters can attribute its energy.
 
     Short cases (a 1 ms GEMM x 100) end long before a 1 s-averaged NVML reading means

@@ -119,16 +119,20 @@ def _log(label: str, text: str) -> None:
     print(f"  [{label}] {text}", file=sys.stderr, flush=True)
 
 
-def run_training(spec: TrainSpec, device: Any) -> TrainOutcome:
-    """Set up and train per ``spec`` on ``device`` (a BaseDevice); never raises for divergence."""
-    power = _Power(getattr(device, "power_monitor", None))
+def run_training(spec: TrainSpec, device: Any, power: Any = None) -> TrainOutcome:
+    """Set up and train per ``spec`` on ``device`` (a BaseDevice); never raises for divergence.
+
+    ``power`` is the run's :class:`~accelbench.power.session.PowerMonitor` (None: power
+    measurement is off): each epoch is one power window.
+    """
+    windows = _Power(power)
     sync = device.synchronize
     t0 = time.perf_counter()
-    power.start()
+    windows.start()
     try:
-        return _run(spec, device, sync, t0, power)
+        return _run(spec, device, sync, t0, windows)
     finally:
-        power.close()
+        windows.close()
 
 
 def _run(

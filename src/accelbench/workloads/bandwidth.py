@@ -24,9 +24,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from accelbench.devices.base import BaseDevice, elements_of
 from accelbench.errors import Unsupported
-from accelbench.results.schema import Metric, Status
+from accelbench.results.schema import Basis, Metric, Status
 from accelbench.timing.protocol import Measurement, measure
-from accelbench.workloads.base import WORKLOADS, CaseOutput, RunContext, Workload
+from accelbench.workloads.base import (
+    WORKLOADS,
+    CaseOutput,
+    RunContext,
+    Workload,
+    peak_memory_metric,
+)
 from accelbench.workloads.memory import check_fits
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -209,24 +215,6 @@ def verify(kernel: Kernel, check_elements: int = 4096) -> None:
             )
 
 
-def _peak_memory(ctx: RunContext) -> Metric:
-    peak = ctx.device.peak_memory_bytes()
-    if peak is None:
-        return Metric.missing("B", ctx.device.peak_memory_unavailable_reason())
-    return Metric(value=float(peak), unit="B")
-
-
-def _datasheet_utilisation(rate_bps: float, ctx: RunContext) -> tuple[Metric, dict[str, Any]]:
-    """Device-memory read+write rate against the datasheet bandwidth, where the table has one."""
-    peak = ctx.info.peak
-    if peak is None or peak.memory_bandwidth_gbs is None:
-        why = ctx.info.peak_unavailable_reason or "the datasheet entry has no memory bandwidth"
-        return Metric.missing("%", why), {}
-    used = {"name": peak.name, "memory_bandwidth_gbs": peak.memory_bandwidth_gbs}
-    used["source"] = peak.source
-    return Metric(value=100 * rate_bps / (peak.memory_bandwidth_gbs * 1e9), unit="%"), used
-
-
 class BandwidthParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -278,7 +266,7 @@ class Bandwidth(Workload):
         if (oom := check_fits(ctx, need, self.describe(case))) is not None:
             return oom
         kernel = make_kernel(direction, nbytes, ctx.device, case.get("host_memory"))
-        meas = measure(kernel.fn, ctx.device, ctx.measure)
+        meas = measure(kernel.fn, ctx.device, ctx.measure, power=ctx.power)
         verify(kernel)
         s = meas.summary
         metrics = {
@@ -297,11 +285,11 @@ class Bandwidth(Workload):
         if direction not in HOST_TRANSFERS:  # device memory traffic: comparable to the datasheet
             rw = kernel.bytes_read_write / s.median
             metrics["gbs_read_write"] = Metric(value=rw / 1e9, unit="GB/s")
-            metrics["utilisation_datasheet"], used = _datasheet_utilisation(rw, ctx)
-            if used:
-                config["peaks_used"] = {"datasheet_peak": used}
-        metrics["peak_memory"] = _peak_memory(ctx)
-        return CaseOutput(metrics=metrics, measurement=meas, config=config)
+            basis = Basis(bandwidth_metric="gbs_read_write")
+        else:
+            basis = None
+        metrics["peak_memory"] = peak_memory_metric(ctx)
+        return CaseOutput(metrics=metrics, measurement=meas, config=config, basis=basis)
 
 
 class PeakBandwidthParams(BaseModel):
@@ -344,7 +332,7 @@ class PeakBandwidth(Workload):
                     too_big[what] = oom.config["memory_check"]
                     continue  # a size that cannot fit is skipped; the others still measure
                 kernel = make_kernel(method, nbytes, ctx.device)
-                meas = measure(kernel.fn, ctx.device, ctx.measure)
+                meas = measure(kernel.fn, ctx.device, ctx.measure, power=ctx.power)
                 verify(kernel)
                 rate = kernel.bytes_read_write / meas.summary.median
                 per_case[f"gbs_{method}_at_{nbytes}"] = Metric(value=rate / 1e9, unit="GB/s")
@@ -362,12 +350,10 @@ class PeakBandwidth(Workload):
                 config={"memory_check": too_big},
             )
         rate, method, nbytes, meas = best
-        util, used = _datasheet_utilisation(rate, ctx)
         metrics = {
             "peak_gbs": Metric(value=rate / 1e9, unit="GB/s"),
             **per_case,
-            "utilisation_datasheet": util,
-            "peak_memory": _peak_memory(ctx),
+            "peak_memory": peak_memory_metric(ctx),
         }
         config: dict[str, Any] = {
             "best_method": method,
@@ -376,6 +362,9 @@ class PeakBandwidth(Workload):
         }
         if too_big:
             config["memory_check"] = too_big
-        if used:
-            config["peaks_used"] = {"datasheet_peak": used}
-        return CaseOutput(metrics=metrics, measurement=meas, config=config)
+        return CaseOutput(
+            metrics=metrics,
+            measurement=meas,
+            config=config,
+            basis=Basis(bandwidth_metric="peak_gbs"),
+        )

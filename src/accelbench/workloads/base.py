@@ -9,62 +9,34 @@ sweeps are comparable column for column.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field, Strict
 
 from accelbench.devices.base import BaseDevice, DeviceInfo
-from accelbench.power.metrics import IdlePower
+from accelbench.names import describe_case
+from accelbench.power.session import PowerMonitor
 from accelbench.registry import Registry
-from accelbench.results.schema import Metric, Status
-from accelbench.timing.protocol import Measurement, MeasureSettings
+from accelbench.results.schema import Basis, Metric, Result, Status
+from accelbench.timing.protocol import Measurement
+from accelbench.timing.settings import MeasureSettings
 
 # Param types every workload shares. Strict: YAML `true` or "256" is a mistake to report, not
 # a size to guess.
 Dim = Annotated[int, Strict(), Field(gt=0, le=2**31 - 1)]
-Precision = Literal["float32", "tfloat32", "float16", "bfloat16", "float64"]
-Mode = Literal["forward", "forward+backward"]
-
-
-@dataclass(frozen=True)
-class MeasuredPeak:
-    """A stored peak measurement for one dtype, or the reason there is none."""
-
-    flops: float | None
-    result_id: str | None = None
-    reason: str | None = None
-    quality: dict[str, Any] = field(default_factory=dict)
-    """How trustworthy the peak is (CV, noisy flag, whether it converged), copied into every
-    result that reports utilisation against it."""
-
-
-@dataclass(frozen=True)
-class MeasuredBandwidth:
-    """A stored peak memory-bandwidth measurement (``peak-bandwidth``), or why there is none."""
-
-    bytes_per_s: float | None
-    result_id: str | None = None
-    reason: str | None = None
-    quality: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class RunContext:
+    """What a case may use: the device, the settings to time it by, the run's power monitor
+    (None when power measurement is off), and where real datasets live."""
+
     device: BaseDevice
     info: DeviceInfo
     measure: MeasureSettings
-    measured_peak: Callable[[str], MeasuredPeak] = lambda dtype: MeasuredPeak(
-        None, reason="no store to look up measured peaks"
-    )
-    measured_bandwidth: Callable[[], MeasuredBandwidth] = lambda: MeasuredBandwidth(
-        None, reason="no store to look up measured bandwidth"
-    )
-    idle_power: Callable[[], IdlePower] = lambda: IdlePower(
-        None, reason="no store to look up idle power"
-    )
+    power: PowerMonitor | None = None
     data_dir: Path | None = None
     """Where real datasets live (``--data-dir``); None: ``$ACCELBENCH_DATA_DIR`` or absent."""
 
@@ -78,6 +50,9 @@ class CaseOutput:
     message: str | None = None
     trace: list[dict[str, Any]] = field(default_factory=list)
     """Per-step records of a long case (per-epoch curve of a training run); stored as is."""
+    basis: Basis | None = None
+    """What the case's rate is judged against (a compute peak, the memory bandwidth); the
+    runner looks the references up and derives utilisation and the roofline from them."""
 
 
 class Workload(ABC):
@@ -100,13 +75,27 @@ class Workload(ABC):
 
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
-        return " ".join(f"{k}={v}" for k, v in case.items())
+        return describe_case(case)
 
     @abstractmethod
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput: ...
 
 
-WORKLOADS: Registry[type[Workload]] = Registry("workload kind")
+WORKLOADS: Registry[type[Workload]] = Registry("workload kind", package="accelbench.workloads")
+
+
+def describe(result: Result) -> str:
+    """How a stored result reads as text: the description stored with it, else its kind's own
+    (records from before descriptions were stored), else ``key=value`` words (a kind this
+    installation does not know, or a case from another version)."""
+    if result.description:
+        return result.description
+    if result.kind in WORKLOADS:
+        try:
+            return WORKLOADS.get(result.kind).describe(result.case)
+        except (KeyError, TypeError, ValueError):
+            pass
+    return describe_case(result.case)
 
 
 def throughput_metrics(
@@ -118,8 +107,9 @@ def throughput_metrics(
     dtype: str,
     samples_per_iter: int | None = None,
     macs: float | None = None,
-) -> tuple[dict[str, Metric], dict[str, Any]]:
-    """Achieved FLOPS, utilisation of datasheet and measured peaks, intensity, roofline, memory.
+) -> tuple[dict[str, Metric], Basis]:
+    """Achieved FLOPS, arithmetic intensity, samples/s and peak memory of a timed case, and the
+    basis (its precision's compute peak) that utilisation and the roofline are derived from.
 
     Convention: one multiply-accumulate is 2 FLOPs; ``macs`` defaults to ``flops / 2`` (pure
     MAC work such as a GEMM) and is given explicitly where bias adds or activations add non-MAC
@@ -141,76 +131,13 @@ def throughput_metrics(
         metrics["arithmetic_intensity"] = Metric(value=flops / min_bytes, unit="FLOP/B")
     if samples_per_iter:
         metrics["samples_per_s"] = Metric(value=samples_per_iter / s.median, unit="samples/s")
-
-    used: dict[str, Any] = {}
-    peak = ctx.info.peak.peak_flops(dtype) if ctx.info.peak else None
-    if peak:
-        metrics["utilisation_datasheet"] = Metric(value=100 * achieved / peak, unit="%")
-        used["datasheet_peak"] = {
-            "name": ctx.info.peak.name,
-            "flops": peak,  # type: ignore[union-attr]
-            "source": ctx.info.peak.source,
-            # the datasheet memory roof, so a roofline can draw both datasheet ceilings
-            "memory_bandwidth_gbs": ctx.info.peak.memory_bandwidth_gbs,
-        }  # type: ignore[union-attr]
-    else:
-        why = ctx.info.peak_unavailable_reason or f"the datasheet entry has no {dtype} figure"
-        metrics["utilisation_datasheet"] = Metric.missing("%", why)
-    mp = ctx.measured_peak(dtype)
-    if mp.flops:
-        metrics["utilisation_measured"] = Metric(value=100 * achieved / mp.flops, unit="%")
-        used["measured_peak"] = {"flops": mp.flops, "result_id": mp.result_id, **mp.quality}
-        if achieved > mp.flops:
-            # Possible (the peak is an achieved rate, maybe taken on a noisy machine or at a
-            # size below the plateau) and worth saying: the reference is too low.
-            used["measured_peak"]["exceeded"] = True
-    else:
-        metrics["utilisation_measured"] = Metric.missing("%", mp.reason or "no measured peak")
-    if min_bytes:
-        metrics.update(_roofline(flops / min_bytes, achieved, mp, ctx.measured_bandwidth(), used))
-    peak_mem = ctx.device.peak_memory_bytes()
-    metrics["peak_memory"] = (
-        Metric(value=float(peak_mem), unit="B")
-        if peak_mem is not None
-        else Metric.missing("B", ctx.device.peak_memory_unavailable_reason())
-    )
-    return metrics, used
+    metrics["peak_memory"] = peak_memory_metric(ctx)
+    return metrics, Basis(compute_dtype=dtype)
 
 
-def _roofline(
-    intensity: float,
-    achieved: float,
-    peak: MeasuredPeak,
-    bw: MeasuredBandwidth,
-    used: dict[str, Any],
-) -> dict[str, Metric]:
-    """Where the case sits on the measured roofline: min(peak compute, intensity x bandwidth).
-
-    ``roofline_efficiency`` is achieved / attainable: how close the case gets to what its
-    arithmetic intensity allows, which separates "slow kernel" from "memory-bound shape".
-    Built only from measured peaks, so both axes come from this machine.
-    """
-    if bw.bytes_per_s:
-        used["measured_bandwidth"] = {
-            "bytes_per_s": bw.bytes_per_s,
-            "result_id": bw.result_id,
-            **bw.quality,
-        }
-    if not (peak.flops and bw.bytes_per_s):
-        why = (
-            peak.reason
-            if not peak.flops
-            else (bw.reason or "no measured memory bandwidth (run accelbench peaks)")
-        )
-        return {
-            "roofline_attainable_gflops": Metric.missing("GFLOP/s", why or "no measured peak"),
-            "roofline_efficiency": Metric.missing("%", why or "no measured peak"),
-        }
-    memory_roof = intensity * bw.bytes_per_s
-    attainable = min(peak.flops, memory_roof)
-    used["roofline_bound"] = "memory" if memory_roof < peak.flops else "compute"
-    used["ridge_point_flop_per_byte"] = peak.flops / bw.bytes_per_s
-    return {
-        "roofline_attainable_gflops": Metric(value=attainable / 1e9, unit="GFLOP/s"),
-        "roofline_efficiency": Metric(value=100 * achieved / attainable, unit="%"),
-    }
+def peak_memory_metric(ctx: RunContext) -> Metric:
+    """The device's peak allocated memory during the case, or why it is not reported."""
+    peak = ctx.device.peak_memory_bytes()
+    if peak is None:
+        return Metric.missing("B", ctx.device.peak_memory_unavailable_reason())
+    return Metric(value=float(peak), unit="B")

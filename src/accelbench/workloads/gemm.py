@@ -14,14 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
+from accelbench.names import Mode, Precision
 from accelbench.results.schema import Metric, Status
 from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
     WORKLOADS,
     CaseOutput,
     Dim,
-    Mode,
-    Precision,
     RunContext,
     Workload,
     throughput_metrics,
@@ -122,16 +121,16 @@ class Gemm(Workload):
             return oom
         with ctx.device.precision(dtype):
             fn = _gemm_callable(m, n, k, dtype, ctx, mode)
-            meas = measure(fn, ctx.device, ctx.measure)
+            meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
         cost = fl.matmul(m=m, n=n, k=k, elem_bytes=torch_dtype(dtype).itemsize).total(mode)
-        metrics, used = throughput_metrics(
+        metrics, basis = throughput_metrics(
             flops=cost.flops,
             min_bytes=cost.min_bytes,
             m=meas,
             ctx=ctx,
             dtype=dtype,
         )
-        return CaseOutput(metrics=metrics, measurement=meas, config={"peaks_used": used})
+        return CaseOutput(metrics=metrics, measurement=meas, basis=basis)
 
 
 class PeakGemmParams(BaseModel):
@@ -169,7 +168,7 @@ class PeakGemm(Workload):
                     too_big[str(s)] = oom.config["memory_check"]
                     continue  # a size that cannot fit is skipped; the others still measure
                 fn = _gemm_callable(s, s, s, dtype, ctx)
-                meas = measure(fn, ctx.device, ctx.measure)
+                meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
                 rate = gemm_flops(s, s, s) / meas.summary.median
                 per_size[f"gflops_at_{s}"] = Metric(value=rate / 1e9, unit="GFLOP/s")
                 if best is None or rate > best[0]:

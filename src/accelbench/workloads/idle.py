@@ -40,7 +40,7 @@ class IdlePower(Workload):
         return f"idle power over {case['seconds']:g} s"
 
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
-        monitor = ctx.device.power_monitor
+        monitor = ctx.power
         if monitor is None:
             raise Unsupported("power measurement is off for this run")
         if not monitor.meters:

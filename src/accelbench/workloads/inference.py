@@ -16,7 +16,7 @@ as ``first_run_s`` and preparation (export, quantisation, session) as ``prepare_
 from :func:`accelbench.flops.count_model` on the meta device (no real forward). Weights are
 random (seeded): these are speed numbers, never accuracy, and every result says so. With an
 hourly ``price_per_hour`` the results carry ``samples_per_dollar``; see
-:func:`accelbench.inference.cost.compare_cost` for the study's machine-vs-machine ratios.
+:func:`accelbench.analysis.cost.compare_cost` for the study's machine-vs-machine ratios.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from accelbench.inference.cost import samples_per_dollar
 from accelbench.inference.models import MODELS
+from accelbench.inference.pricing import samples_per_dollar
 from accelbench.inference.runtimes import INT8, RUNTIMES, ModelJob
-from accelbench.results.schema import Metric
+from accelbench.results.schema import Basis, Metric
 from accelbench.timing.protocol import Measurement, measure
 from accelbench.timing.stats import summarize
 from accelbench.workloads.base import WORKLOADS, CaseOutput, Dim, RunContext, Workload
@@ -166,7 +166,7 @@ class Inference(Workload):
                 if case["scenario"] == "server":
                     meas = _serve(prepared.run, ctx, p)
                 else:
-                    meas = measure(prepared.run, dev, ctx.measure)
+                    meas = measure(prepared.run, dev, ctx.measure, power=ctx.power)
         return self._output(case, mdl, runtime, prepared, meas, first_run_s, module, ctx)
 
     def _output(
@@ -195,6 +195,7 @@ class Inference(Workload):
             )
         samples = np.asarray(meas.samples_s)
         metrics: dict[str, Metric] = {}
+        basis: Basis | None = None
         if case["scenario"] == "server":
             wall = meas.wall_s
             metrics["server_target_qps"] = Metric(value=float(p.server_qps or 0), unit="queries/s")
@@ -205,7 +206,7 @@ class Inference(Workload):
                     value=float(p99 * 1e3 <= p.server_latency_bound_ms), unit="bool"
                 )
         else:
-            metrics, used = _throughput(
+            metrics, basis = _throughput(
                 flops=flops1 * batch,
                 macs=macs1 * batch,
                 min_bytes=None,
@@ -214,11 +215,10 @@ class Inference(Workload):
                 dtype=dtype,
                 samples_per_iter=batch,
             )
-            config["peaks_used"] = used
             if quant:
-                why = "int8 work compared with a float peak would mean nothing"
-                metrics["utilisation_datasheet"] = Metric.missing("%", why)
-                metrics["utilisation_measured"] = Metric.missing("%", why)
+                basis = Basis(
+                    not_comparable="int8 work compared with a float peak would mean nothing"
+                )
             sps = metrics["samples_per_s"].value
             metrics["samples_per_dollar"] = samples_per_dollar(sps, p.price_per_hour)
         if case["scenario"] != "offline":
@@ -236,7 +236,7 @@ class Inference(Workload):
         )
         if p.price_per_hour is not None:
             config["price_per_hour_usd"] = p.price_per_hour
-        return CaseOutput(metrics=metrics, measurement=meas, config=config)
+        return CaseOutput(metrics=metrics, measurement=meas, config=config, basis=basis)
 
 
 def _key(options: dict[str, Any]) -> str:

@@ -27,14 +27,13 @@ from torch import nn
 
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
+from accelbench.names import MODES, Mode, Precision
 from accelbench.results.schema import Metric
 from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
     WORKLOADS,
     CaseOutput,
     Dim,
-    Mode,
-    Precision,
     RunContext,
     Workload,
     throughput_metrics,
@@ -42,7 +41,6 @@ from accelbench.workloads.base import (
 from accelbench.workloads.memory import check_fits
 
 NonNeg = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
-MODES: tuple[str, ...] = ("forward", "forward+backward")
 
 
 def _unique(values: list[Any]) -> list[Any]:
@@ -159,9 +157,9 @@ class OperatorWorkload(Workload):
             module = self.build(case, dev, dt)
             x = self.make_input(case, dev, dt)
             fn = self._callable(module, x, mode, p.input_grad and mode != "forward")
-            meas = measure(fn, ctx.device, ctx.measure)
+            meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
         cost = count.total(mode)
-        metrics, used = throughput_metrics(
+        metrics, basis = throughput_metrics(
             flops=cost.flops,
             macs=cost.macs,
             min_bytes=cost.min_bytes,
@@ -176,12 +174,12 @@ class OperatorWorkload(Workload):
         if mode != "forward":
             metrics["backward_flops"] = Metric(value=count.backward.flops, unit="FLOP")
         metrics.update(self.extra_metrics(case, meas.summary.median))
-        config: dict[str, Any] = {"peaks_used": used, "flop_count": {"op": count.op}}
+        config: dict[str, Any] = {"flop_count": {"op": count.op}}
         if count.detail:
             config["flop_count"]["detail"] = count.detail
         if n_params != count.params:  # the analytic model and torch disagree: say so, loudly
             config["flop_count"]["param_mismatch"] = {"analytic": count.params, "torch": n_params}
-        return CaseOutput(metrics=metrics, measurement=meas, config=config)
+        return CaseOutput(metrics=metrics, measurement=meas, config=config, basis=basis)
 
 
 # -- fully connected -----------------------------------------------------------------------------

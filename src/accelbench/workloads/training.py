@@ -171,7 +171,7 @@ class _TrainingWorkload(Workload):
         self, spec: TrainSpec, ctx: RunContext, data_info: dict[str, Any], case: dict[str, Any]
     ) -> CaseOutput:
         with ctx.device.precision("float32"):
-            outcome = run_training(spec, ctx.device)
+            outcome = run_training(spec, ctx.device, ctx.power)
         p = self.params
         config = {
             **outcome.config,

@@ -1,40 +1,20 @@
-"""Which stored results a report or comparison is about.
+"""Which stored results a report or comparison is about: run groups read from a store.
 
-A *run group* is one run's results (or, for a whole database file, the newest result of
-every configuration in it) with the platform that produced them. Resolution is the only part
-of reporting that touches the store; everything after it is pure.
+A *run group* (:class:`accelbench.analysis.groups.RunGroup`) is one run's results (or, for a
+whole database file, the newest result of every configuration in it) with the platform that
+produced them. Resolution is the only part of reporting that touches the store; everything
+after it is pure.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from accelbench.analysis.compare import newest_per_configuration
-from accelbench.analysis.platforms import Platform, platform_of
+from accelbench.analysis.groups import RunGroup
+from accelbench.analysis.platforms import platform_of
 from accelbench.errors import StoreError
-from accelbench.results.schema import Result
 from accelbench.results.store import RunRow, Store
-from accelbench.terminal import printable
-
-
-@dataclass
-class RunGroup:
-    key: str
-    """Run id, or 'FILE' for a whole database."""
-    suite: str
-    platform: Platform
-    results: list[Result]
-    source: str
-    """The database it came from."""
-    state: str = "complete"
-    started_at: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        # Drawn into figures and printed: no control characters from imported names.
-        return printable(f"{self.suite} on {self.platform.device_name} ({self.key[-6:]})")
 
 
 def _group(store: Store, row: RunRow, source: str) -> RunGroup:

@@ -1,4 +1,4 @@
-"""``accelbench peaks``: measure a device's peak compute per dtype and peak memory bandwidth.
+"""Measure a device's peak compute per dtype and peak memory bandwidth (``accelbench peaks``).
 
 Utilisation and the roofline need a ceiling. The datasheet gives one (when the table knows the
 chip), but what a real GEMM and a real copy reach on this machine, with this driver and torch,
@@ -9,14 +9,22 @@ every later sweep on the same device, host, thread count and software stack find
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from accelbench.api import same_stack
-from accelbench.config import Suite, validate_suite
-from accelbench.devices.base import BaseDevice
+from accelbench.api.plan import resolve, validate_suite
+from accelbench.api.references import same_stack
+from accelbench.api.runner import Reporter, run_suite, set_threads
+from accelbench.config import PeakSpec, Suite
+from accelbench.devices import make_device
+from accelbench.devices.base import DTYPES, BaseDevice, DeviceInfo
+from accelbench.environment import collect_environment
+from accelbench.errors import UserError
 from accelbench.results.schema import Environment, Result, Status, case_key
 from accelbench.results.store import Store
-from accelbench.workloads import WORKLOADS
+from accelbench.workloads.bandwidth import parse_size
 
 PEAK_DTYPES = ["float32", "tfloat32", "bfloat16", "float16"]
 # GEMM sizes that reach the plateau without taking minutes per iteration: a 2-core CPU peaks
@@ -121,10 +129,9 @@ def latest_results(
     for r in fresh:
         newest[(r.workload, case_key(r.case))] = r
     ordered: list[Result] = []
-    for spec in suite.workloads:
-        for case in WORKLOADS.get(spec.kind).from_dict(spec.params).cases():
-            if (r := newest.get((spec.name, case_key(case)))) is not None:
-                ordered.append(r)
+    for name, _, case, _ in resolve(suite).items():
+        if (r := newest.get((name, case_key(case)))) is not None:
+            ordered.append(r)
     return ordered, stale
 
 
@@ -141,3 +148,82 @@ def quality_note(r: Result) -> str:
     if notes:
         notes.append("re-measure on a quiet machine with --remeasure")
     return "; ".join(notes)
+
+
+@dataclass
+class PeaksReport:
+    device: str
+    info: DeviceInfo
+    rows: list[dict[str, Any]]
+    """One row per peak (see :func:`peak_rows`)."""
+    remeasured_stale: bool
+    """Stored peaks came from another software stack, so they were measured again."""
+    interrupted: bool
+
+
+def parse_bandwidth_sizes(texts: list[str]) -> list[int]:
+    """``--bandwidth-size`` values (``256MiB``, ``1GiB`` or bytes) as byte counts."""
+    sizes = []
+    for text in texts:
+        try:
+            sizes.append(parse_size(int(text) if text.isdigit() else text))
+        except ValueError as exc:
+            raise UserError(f"--bandwidth-size: {exc}") from None
+    return sizes
+
+
+def measure_peaks(
+    device: str,
+    db: Path,
+    *,
+    threads: int | None = None,
+    sizes: list[int] | None = None,
+    dtypes: list[str] | None = None,
+    bandwidth_sizes: list[int] | None = None,
+    time_budget_s: float = 10.0,
+    remeasure: bool = False,
+    peaks_override: list[PeakSpec] | None = None,
+    reporter: Reporter | None = None,
+    note: Callable[[str], None] | None = None,
+) -> PeaksReport:
+    """Measure (or reuse) a device's peak compute per dtype and peak memory bandwidth.
+
+    Stored peaks of this device, host, thread count and software stack are reused unless
+    ``remeasure``; stored ones from another stack are never shown or reused, so they are
+    measured again.
+    """
+    for d in dtypes or []:
+        if d not in DTYPES:
+            raise UserError(f"--dtype {d!r}: expected one of {', '.join(DTYPES)}")
+    for n in sizes or []:
+        if not 0 < n <= 2**31 - 1:
+            raise UserError(f"--size {n}: expected a positive matrix size")
+    if not 0 < time_budget_s <= 86_400:
+        raise UserError(f"--time-budget {time_budget_s:g}: expected seconds between 0 and 86400")
+    dev = make_device(device, peaks_override)
+    suite = peaks_suite(
+        dev,
+        sizes=sizes,
+        dtypes=dtypes,
+        bandwidth_sizes=bandwidth_sizes or None,
+        time_budget_s=time_budget_s,
+    )
+    info = dev.info()
+    env = collect_environment(info, seed=suite.seed, threads=set_threads(threads))
+    resume, stale_remeasured = not remeasure, False
+    if resume and db.exists():
+        with Store(db, readonly=True) as st:
+            stored, stale = latest_results(st, suite, dev.spec, env, [])
+        if stale and len(stored) < resolve(suite).n_cases:
+            # Peaks from another torch, driver or chip would be skipped as "stored" yet never
+            # used by a sweep: measure them again for this software stack.
+            resume, stale_remeasured = False, True
+            if note is not None:
+                note("stored peaks come from another software stack: measuring again")
+    report = run_suite(suite, device=dev, db=db, threads=threads, resume=resume, reporter=reporter)
+    # The newest result of each case in this suite: just measured, or stored earlier and skipped.
+    with Store(db, readonly=True) as st:
+        results, _ = latest_results(st, suite, report.device, env, report.results)
+    return PeaksReport(
+        dev.spec, info, peak_rows(results, info), stale_remeasured, report.interrupted
+    )

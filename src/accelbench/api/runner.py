@@ -1,4 +1,4 @@
-"""What the CLI and notebooks call: run a suite on a device into a store.
+"""Running a suite: every case becomes a stored result, whatever happens.
 
 ``run_suite`` owns the rules that make sweeps trustworthy: every case becomes a stored result
 whatever happens (ok, oom, unsupported, error), each result is committed as soon as it exists,
@@ -12,7 +12,6 @@ import os
 import secrets
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,19 +20,20 @@ from typing import Any, Protocol
 import torch
 from pydantic import ValidationError
 
-from accelbench.config import Suite, measure_for
+from accelbench.analysis.derived import derived_metrics
+from accelbench.api.plan import Plan, resolve
+from accelbench.api.references import ReferenceBook, build_references
+from accelbench.config import PeakSpec, Suite
 from accelbench.devices import BaseDevice, make_device
-from accelbench.devices.specs import PeakSpec
 from accelbench.environment import collect_environment
 from accelbench.errors import StoreError, Unsupported, UserError
 from accelbench.limits import check_threads
 from accelbench.locking import device_lock
-from accelbench.power.metrics import IdlePower, power_metrics
+from accelbench.power.metrics import power_metrics
 from accelbench.power.session import DEFAULT_RATE_HZ, PowerMonitor
-from accelbench.results.schema import Environment, Result, Status, case_key
+from accelbench.results.schema import Basis, Environment, References, Result, Status, case_key
 from accelbench.results.store import Store, validation_summary
-from accelbench.workloads import WORKLOADS, CaseOutput, RunContext, Workload
-from accelbench.workloads.base import MeasuredBandwidth, MeasuredPeak
+from accelbench.workloads import CaseOutput, RunContext, Workload
 
 
 class Reporter(Protocol):
@@ -78,116 +78,6 @@ def new_run_id(suite: str) -> str:
     return f"{suite}-{stamp}-{secrets.token_hex(3)}"
 
 
-def _quality(result: Result) -> dict[str, Any]:
-    """How trustworthy a stored peak is: when it was taken, its spread, whether it converged.
-    Copied into every result that divides by it."""
-    s = result.summary
-    quality: dict[str, Any] = {"measured_at": result.started_at.isoformat()}
-    if s is not None:
-        quality.update(cv=s.cv, high_spread=s.high_spread)
-    quality["converged"] = result.config.get("protocol", {}).get("converged")
-    return quality
-
-
-def measured_peak_of(result: Result) -> MeasuredPeak:
-    """The peak a ``peak-gemm`` result measured, with its quality."""
-    gflops = result.metric("peak_gflops")
-    flops = None if gflops is None else gflops * 1e9
-    return MeasuredPeak(flops, result.result_id, None, _quality(result))
-
-
-def measured_bandwidth_of(result: Result) -> MeasuredBandwidth:
-    """The peak memory bandwidth a ``peak-bandwidth`` result measured, with its quality."""
-    gbs = result.metric("peak_gbs")
-    quality = {**_quality(result), "convention": result.config.get("byte_convention")}
-    return MeasuredBandwidth(None if gbs is None else gbs * 1e9, result.result_id, None, quality)
-
-
-def same_stack(result: Result, env: Environment) -> bool:
-    """Whether ``result`` was measured with this chip, thread count and software stack.
-
-    A measured peak is only a ceiling for measurements taken under the same conditions: a torch
-    or driver upgrade, or another thread count, can move it.
-    """
-    e = result.environment
-    return (
-        e.host == env.host
-        and e.threads == env.threads
-        and e.device_name == env.device_name
-        and e.torch == env.torch
-        and e.accelerator_runtime == env.accelerator_runtime
-    )
-
-
-def _stored_peak(store: Store, kind: str, device: str, env: Environment, dtype: str | None) -> Any:
-    """The newest ok ``kind`` result measured here on this device and software stack; never
-    an imported one, whatever run id it carries."""
-    for r in store.query(
-        kind=kind,
-        device=device,
-        host=env.host,
-        threads=env.threads,
-        status="ok",
-        newest_first=True,
-        measured_here=True,
-    ):
-        if (dtype is None or r.case.get("dtype") == dtype) and same_stack(r, env):
-            return r
-    return None
-
-
-def _measured_peak_lookup(
-    store: Store, device: str, env: Environment, run_peaks: dict[str, MeasuredPeak]
-) -> Callable[[str], MeasuredPeak]:
-    def lookup(dtype: str) -> MeasuredPeak:
-        if dtype in run_peaks:
-            return run_peaks[dtype]
-        if (r := _stored_peak(store, "peak-gemm", device, env, dtype)) is not None:
-            return measured_peak_of(r)
-        return MeasuredPeak(
-            None,
-            reason=(
-                f"no peak-gemm result for {dtype} on this device, thread count and software "
-                "stack in the store (run `accelbench peaks` or add a peak-gemm workload)"
-            ),
-        )
-
-    return lookup
-
-
-def _idle_lookup(store: Store, device: str, env: Environment) -> Callable[[], IdlePower]:
-    def lookup() -> IdlePower:
-        r = _stored_peak(store, "idle-power", device, env, None)
-        if r is None:
-            return IdlePower(
-                None,
-                reason="no idle-power result for this device and software stack in the store "
-                "(run `accelbench idle-power`)",
-            )
-        return IdlePower(r.metric("idle_power_w"), r.result_id)
-
-    return lookup
-
-
-def _measured_bandwidth_lookup(
-    store: Store, device: str, env: Environment, run_peaks: dict[str, MeasuredBandwidth]
-) -> Callable[[], MeasuredBandwidth]:
-    def lookup() -> MeasuredBandwidth:
-        if "bandwidth" in run_peaks:
-            return run_peaks["bandwidth"]
-        if (r := _stored_peak(store, "peak-bandwidth", device, env, None)) is not None:
-            return measured_bandwidth_of(r)
-        return MeasuredBandwidth(
-            None,
-            reason=(
-                "no peak-bandwidth result on this device, thread count and software stack in "
-                "the store (run `accelbench peaks` or add a peak-bandwidth workload)"
-            ),
-        )
-
-    return lookup
-
-
 # Outcomes that answer a case for good on this device and software: measured, or impossible.
 # oom and error are retried by the next run (a smaller neighbour, a fixed driver).
 # A diverged training run is final too: with fixed seeds, running it again diverges again.
@@ -201,7 +91,7 @@ def _already_done(
     host: str,
     threads: int,
     resumed_run: str | None,
-    plan: list[tuple[str, Workload, dict[str, Any], Any]],
+    plan: Plan,
 ) -> dict[tuple[str, str], str]:
     """(workload, case_key) -> run holding it, for the cases a resumed invocation skips.
 
@@ -209,7 +99,7 @@ def _already_done(
     changed protocol is a new measurement), and any case the resumed run already holds, so
     continuing a run never stores a case twice in it.
     """
-    settings = {(name, case_key(case)): ms.model_dump() for name, _, case, ms in plan}
+    settings = {(name, case_key(case)): ms.model_dump() for name, _, case, ms in plan.items()}
     done: dict[tuple[str, str], str] = {}
     for run_id, workload, key, status, measure_cfg in st.stored_cases(suite, device, host, threads):
         wanted = settings.get((workload, key))
@@ -236,8 +126,14 @@ def run_case(
     run_id: str,
     env: Environment,
     measure_cfg: dict[str, Any],
+    references: ReferenceBook | None = None,
 ) -> Result:
-    """Run one case and always return a result; only KeyboardInterrupt escapes."""
+    """Run one case and always return a result; only KeyboardInterrupt escapes.
+
+    Derived numbers (utilisation, roofline, net energy) are computed here, once, by
+    :func:`accelbench.analysis.derived.derived_metrics` from the case's raw metrics and the
+    references ``references`` looks up; the references are stored with the result.
+    """
     device = ctx.device
     started = datetime.now(timezone.utc)
     out: CaseOutput
@@ -257,16 +153,26 @@ def run_case(
             out = CaseOutput(metrics={}, status=Status.UNSUPPORTED, message=why)
         else:
             out = _failure(exc, device)
+    refs = References()
     if out.status is not Status.OK:
         device.empty_cache()  # the exception's frames are gone now, so memory can be released
-    elif out.measurement is not None:
-        _attach_power(out, ctx)
-    return _result(workload, wl_name, case, out, suite, run_id, env, measure_cfg, device, started)
+    else:
+        timed = out.measurement is not None
+        if timed:
+            _attach_power(out, ctx)
+        if references is not None:
+            refs = references.for_case(out.basis, timed)
+        else:  # no store to look peaks up in: the datasheet is all there is
+            refs = build_references(out.basis or Basis(), ctx.info)
+        out.metrics.update(derived_metrics(out.metrics, refs, out.config.get("power")))
+    return _result(
+        workload, wl_name, case, out, suite, run_id, env, measure_cfg, device, started, refs
+    )
 
 
 def _attach_power(out: CaseOutput, ctx: RunContext) -> None:
     """Power fields on every timed ok result: measured, or unavailable with the reason."""
-    monitor = ctx.device.power_monitor
+    monitor = ctx.power
     if monitor is None:
         reason = "power measurement was off for this run (--no-power)"
     elif not monitor.meters:
@@ -278,7 +184,6 @@ def _attach_power(out: CaseOutput, ctx: RunContext) -> None:
         out.measurement.power if out.measurement else None,
         reason,
         sps.value if sps is not None else None,
-        ctx.idle_power(),
     )
     out.metrics.update(metrics)
     out.config.update(config)
@@ -306,6 +211,7 @@ def _result(
     measure_cfg: dict[str, Any],
     device: BaseDevice,
     started: datetime,
+    references: References,
 ) -> Result:
     m = out.measurement
     config = {
@@ -330,6 +236,7 @@ def _result(
             workload=wl_name,
             kind=workload.kind,
             case=case,
+            description=workload.describe(case),
             config=config,
             device=device.spec,
             status=out.status,
@@ -338,6 +245,7 @@ def _result(
             samples=m.samples_s if m else [],
             summary=m.summary if m else None,
             trace=out.trace,
+            references=references,
             environment=env,
             started_at=started,
             finished_at=datetime.now(timezone.utc),
@@ -351,6 +259,7 @@ def _result(
             workload=wl_name,
             kind=workload.kind,
             case=case,
+            description=workload.describe(case),
             config={"measure": measure_cfg},
             device=device.spec,
             status=Status.ERROR,
@@ -369,19 +278,14 @@ DIED_MESSAGE = (
 
 
 def _died_result(
-    st: Store,
-    run_id: str,
-    plan: list[tuple[str, Workload, dict[str, Any], Any]],
-    suite: Suite,
-    env: Environment,
-    device: BaseDevice,
+    st: Store, run_id: str, plan: Plan, suite: Suite, env: Environment, device: BaseDevice
 ) -> Result | None:
     """An ``error`` result for the case a resumed run's process was measuring when it died,
     so the resumed sweep moves past the case that killed it instead of dying on it again."""
     died = st.take_in_flight(run_id)
     if died is None:
         return None
-    for wl_name, wl, case, ms in plan:
+    for wl_name, wl, case, ms in plan.items():
         if wl_name == died.get("workload") and case_key(case) == died.get("case_key"):
             started = died.get("started_at")
             return Result(
@@ -390,14 +294,15 @@ def _died_result(
                 workload=wl_name,
                 kind=wl.kind,
                 case=case,
+                description=wl.describe(case),
                 config={"measure": ms.model_dump(), "died": died},
                 device=device.spec,
                 status=Status.ERROR,
                 message=DIED_MESSAGE,
                 environment=env,
-                started_at=datetime.fromisoformat(started)
-                if started
-                else datetime.now(timezone.utc),
+                started_at=(
+                    datetime.fromisoformat(started) if started else datetime.now(timezone.utc)
+                ),
                 finished_at=datetime.now(timezone.utc),
             )
     return None  # the suite no longer has that case
@@ -414,7 +319,7 @@ def _mark_interrupted(st: Store, run_id: str) -> bool:
 
 
 def run_suite(
-    suite: Suite,
+    suite: Suite | Plan,
     *,
     device: str | BaseDevice = "cpu",
     db: str | Path = "accelbench.db",
@@ -429,84 +334,75 @@ def run_suite(
 ) -> RunReport:
     """Run every case of ``suite`` on ``device`` and store each result as it completes.
 
-    With ``power`` (the default) the device's power meters are opened once for the run and
-    sampled at ``power_rate_hz`` around every timed region.
+    ``suite`` is a validated suite (resolved here) or an already resolved :class:`Plan`. With
+    ``power`` (the default) the device's power meters are opened once for the run and sampled
+    at ``power_rate_hz`` around every timed region.
     """
+    plan = suite if isinstance(suite, Plan) else resolve(suite)
+    s = plan.suite
     rep = reporter or _Silent()
     n_threads = set_threads(threads)
-    all_peaks = [*(peaks or []), *suite.peaks]
+    all_peaks = [*(peaks or []), *s.peaks]
     dev = make_device(device, all_peaks) if isinstance(device, str) else device
     info = dev.info()
-    env = collect_environment(info, seed=suite.seed, threads=n_threads)
+    env = collect_environment(info, seed=s.seed, threads=n_threads)
     own_store = store is None
     st = store or Store(db)
+    monitor: PowerMonitor | None = None
     t0 = time.perf_counter()
     try:
         with device_lock(dev.spec):
-            run_id = (
-                resume and st.resumable_run(suite.name, dev.spec, env.host, n_threads)
-            ) or None
+            run_id = (resume and st.resumable_run(s.name, dev.spec, env.host, n_threads)) or None
             resumed = run_id is not None
-            plan: list[tuple[str, Workload, dict[str, Any], Any]] = []
-            for spec in suite.workloads:
-                wl = WORKLOADS.get(spec.kind).from_dict(spec.params)
-                ms = measure_for(suite, spec)
-                plan.extend((spec.name, wl, c, ms) for c in wl.cases())
-            if not plan:
+            if not plan.n_cases:
                 raise UserError(
-                    f"suite {suite.name}: no cases to run; every workload's grid is empty "
-                    f"({', '.join(w.name for w in suite.workloads)})"
+                    f"suite {s.name}: no cases to run; every workload's grid is empty "
+                    f"({', '.join(w.name for w in plan.workloads)})"
                 )
-            died = _died_result(st, run_id, plan, suite, env, dev) if run_id else None
+            died = _died_result(st, run_id, plan, s, env, dev) if run_id else None
             if died is not None:
                 st.add(died)
             done: dict[tuple[str, str], str] = {}
             if resume:
-                done = _already_done(st, suite.name, dev.spec, env.host, n_threads, run_id, plan)
-            todo = [p for p in plan if (p[0], case_key(p[2])) not in done]
+                done = _already_done(st, s.name, dev.spec, env.host, n_threads, run_id, plan)
+            todo = [p for p in plan.items() if (p[0], case_key(p[2])) not in done]
             report = RunReport(
                 run_id=run_id,
-                suite=suite.name,
+                suite=s.name,
                 device=dev.spec,
                 db=str(st.path),
                 resumed=resumed,
-                skipped_already_stored=len(plan) - len(todo),
+                skipped_already_stored=plan.n_cases - len(todo),
                 wall_s=0.0,
                 stored_in_runs=sorted(set(done.values())),
             )
             if died is not None:
                 report.results.append(died)
-            if (
-                not todo
-            ):  # everything is stored already: close a finished-but-unmarked run, add none
+            if not todo:  # everything is stored already: close a finished-but-unmarked run
                 if run_id is not None:
                     st.finish_run(run_id, "complete")
                 if died is None:
                     report.run_id = None
-                rep.start(report.run_id, len(plan), report.skipped_already_stored)
+                rep.start(report.run_id, plan.n_cases, report.skipped_already_stored)
                 if died is not None:
                     rep.case_finished(died)
                 rep.finish()
                 report.wall_s = time.perf_counter() - t0
                 return report
-            run_id = run_id or new_run_id(suite.name)
+            run_id = run_id or new_run_id(s.name)
             report.run_id = run_id
             st.start_run(
                 run_id,
-                suite.name,
+                s.name,
                 dev.spec,
                 env.host,
                 n_threads,
-                {"device": info.model_dump(mode="json"), "suite": suite.model_dump(mode="json")},
+                {"device": info.model_dump(mode="json"), **plan.describe()},
             )
             if power:
-                dev.power_monitor = PowerMonitor.for_device(dev, power_rate_hz)
-            run_peaks: dict[str, MeasuredPeak] = {}
-            run_bw: dict[str, MeasuredBandwidth] = {}
-            lookup = _measured_peak_lookup(st, dev.spec, env, run_peaks)
-            bw_lookup = _measured_bandwidth_lookup(st, dev.spec, env, run_bw)
-            idle_lookup = _idle_lookup(st, dev.spec, env)
-            rep.start(run_id, len(plan), report.skipped_already_stored)
+                monitor = PowerMonitor.for_device(dev, power_rate_hz)
+            book = ReferenceBook(st, dev.spec, env, info)
+            rep.start(run_id, plan.n_cases, report.skipped_already_stored)
             if died is not None:
                 rep.case_finished(died)
             try:
@@ -525,9 +421,7 @@ def run_suite(
                         device=dev,
                         info=info,
                         measure=ms,
-                        measured_peak=lookup,
-                        measured_bandwidth=bw_lookup,
-                        idle_power=idle_lookup,
+                        power=monitor,
                         data_dir=Path(data_dir) if data_dir else None,
                     )
                     result = run_case(
@@ -535,17 +429,15 @@ def run_suite(
                         wl_name,
                         case,
                         ctx,
-                        suite=suite,
+                        suite=s,
                         run_id=run_id,
                         env=env,
                         measure_cfg=ms.model_dump(),
+                        references=book,
                     )
                     st.add(result)
                     report.results.append(result)
-                    if result.kind == "peak-gemm" and result.status is Status.OK:
-                        run_peaks[case["dtype"]] = measured_peak_of(result)
-                    if result.kind == "peak-bandwidth" and result.status is Status.OK:
-                        run_bw["bandwidth"] = measured_bandwidth_of(result)
+                    book.note(result)
                     rep.case_finished(result)
             except KeyboardInterrupt:
                 st.finish_run(run_id, "interrupted")
@@ -571,9 +463,8 @@ def run_suite(
             report.wall_s = time.perf_counter() - t0
             return report
     finally:
-        if dev.power_monitor is not None:
-            dev.power_monitor.close()
-            dev.power_monitor = None
+        if monitor is not None:
+            monitor.close()
         if own_store:
             st.close()
 
