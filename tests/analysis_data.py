@@ -191,7 +191,13 @@ def full_run(
             )
         )
     trace = [
-        {"epoch": e, "wall_s": 10.0 * e, "val_metric": 40.0 + 20 * e, "samples_per_s": 100.0 * e}
+        {
+            "epoch": e,
+            "wall_s": 10.0 * e,
+            "metric": 40.0 + 20 * e,
+            "train_s": 9.0,
+            "samples_per_s": 100.0 * e,
+        }
         for e in (1, 2, 3)
     ]
     rs.append(

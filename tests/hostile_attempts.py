@@ -143,9 +143,12 @@ class Harness:
         return Run(code, out_b.getvalue().decode(errors="replace"), err_b.getvalue().decode())
 
     def sub(self, *cmd: str, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
-        p = subprocess.run(
-            list(cmd), capture_output=True, text=True, env=env or self.env, timeout=timeout
-        )
+        try:
+            p = subprocess.run(
+                list(cmd), capture_output=True, text=True, env=env or self.env, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            return Run(124, "", f"timed out after {timeout:g} s")
         return Run(p.returncode, p.stdout, p.stderr)
 
     def py(self) -> list[str]:
@@ -290,7 +293,7 @@ LOCATIONS: dict[str, Callable[[dict, Any], None]] = {
     "metric": lambda d, v: d["metrics"]["time_median"].update(value=v),
     "sample": lambda d, v: d["samples"].__setitem__(0, v),
     "summary": lambda d, v: d["summary"].update(median=v),
-    "trace": lambda d, v: d["trace"].append({"epoch": 1, "loss": v}),
+    "trace": lambda d, v: d["trace"].append({"epoch": 1, "wall_s": v, "train_s": 1.0}),
     "config": lambda d, v: d["config"].setdefault("protocol", {}).update(wall_s=v),
 }
 
@@ -1020,10 +1023,11 @@ def lock_attempts(h: Harness) -> Iterator[Outcome]:
     while time.monotonic() < deadline and h.count(d / "one.db") in (None,):
         time.sleep(0.1)
     time.sleep(1)
+    # Another (tiny) suite on the same device: the lock is the device's, whatever the suite.
     second = h.sub(
         *h.py(),
         "run",
-        str(s),
+        str(h.tiny),
         "--device",
         "fake",
         "--db",
@@ -1355,7 +1359,21 @@ def main() -> int:
         }
         outcomes: list[Outcome] = []
         for g in args.groups.split(","):
-            for o in makers[g](h):
+            attempts = makers[g](h)
+            while True:
+                try:
+                    o = next(attempts)
+                except StopIteration:
+                    break
+                except Exception as exc:  # the harness's own failure: say so, go on
+                    o = Outcome(
+                        g,
+                        f"harness error {type(exc).__name__}",
+                        False,
+                        skipped=True,
+                        note=str(exc)[:120],
+                    )
+                    attempts = iter(())  # a generator that raised is finished
                 outcomes.append(o)
                 mark = (
                     "skip" if o.skipped else ("LOST" if o.lost else ("ok" if o.clean else "WRONG"))

@@ -237,9 +237,9 @@ def test_bandwidth_curves_sorted_per_direction_and_memory() -> None:
 
 def test_training_runs_read_the_trace() -> None:
     trace = [
-        {"epoch": 1, "wall_s": 10.0, "val_metric": 50.0, "samples_per_s": 80.0},
-        {"epoch": 2, "wall_s": 15.0, "val_metric": 80.0, "samples_per_s": 100.0},
-        {"epoch": 3, "wall_s": 20.0, "val_metric": 91.0, "samples_per_s": 120.0},
+        {"epoch": 1, "wall_s": 10.0, "train_s": 1.0, "metric": 50.0, "samples_per_s": 80.0},
+        {"epoch": 2, "wall_s": 15.0, "train_s": 1.0, "metric": 80.0, "samples_per_s": 100.0},
+        {"epoch": 3, "wall_s": 20.0, "train_s": 1.0, "metric": 91.0, "samples_per_s": 120.0},
     ]
     r = result(
         "train-x",

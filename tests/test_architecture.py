@@ -160,6 +160,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "accelbench.workloads",
         "accelbench.training",
         "accelbench.inference",
+        "accelbench.quality",
     ),
     "analysis": ("accelbench.analysis",),
     "report": ("accelbench.report",),

@@ -61,6 +61,14 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
         "batch_size": 4,
         "max_epochs": 1,
     },
+    "deepfm-criteo": {
+        "data": "synthetic",
+        "synthetic_size": 16,
+        "synthetic_tables": [3] * 26,
+        "batch_size": 8,
+        "max_epochs": 1,
+        "embed_dim": 2,
+    },
     "lstm-imdb": {
         "data": "synthetic",
         "synthetic_size": 8,

@@ -144,7 +144,10 @@ LOCATIONS = {
     ),
     "sample": ("samples.0", lambda d, v: d["samples"].__setitem__(0, v)),
     "summary": ("summary.median", lambda d, v: d["summary"].update(median=v)),
-    "trace": ("trace.0.loss", lambda d, v: d["trace"].append({"epoch": 1, "loss": v})),
+    "trace": (
+        "trace.0.wall_s",
+        lambda d, v: d["trace"].append({"epoch": 1, "wall_s": v, "train_s": 1.0}),
+    ),
     "config": ("config.protocol.wall_s", lambda d, v: d["config"]["protocol"].update(wall_s=v)),
 }
 # Literal JSON text for each payload, put in place of a marker number.

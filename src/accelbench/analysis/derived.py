@@ -18,6 +18,8 @@ from accelbench.results.schema import Metric, References, Result
 DERIVED = (
     "utilisation_datasheet",
     "utilisation_measured",
+    "mfu_datasheet",
+    "mfu_measured",
     "roofline_attainable_gflops",
     "roofline_efficiency",
     "net_energy_per_iter_j",
@@ -58,30 +60,31 @@ def _value(metrics: Mapping[str, Metric], name: str) -> float | None:
 
 def _compute(metrics: Mapping[str, Metric], refs: References) -> dict[str, Metric]:
     b = refs.basis
+    ds_name, m_name = f"{b.utilisation}_datasheet", f"{b.utilisation}_measured"
     if b.not_comparable:
         return {
-            "utilisation_datasheet": Metric.missing("%", b.not_comparable),
-            "utilisation_measured": Metric.missing("%", b.not_comparable),
+            ds_name: Metric.missing("%", b.not_comparable),
+            m_name: Metric.missing("%", b.not_comparable),
         }
-    gflops = _value(metrics, "achieved_gflops")
+    gflops = _value(metrics, b.compute_metric)
     if b.compute_dtype is None or gflops is None:
         return {}
     achieved = gflops * 1e9
     out: dict[str, Metric] = {}
     ds = refs.datasheet
     if ds is not None and ds.flops:
-        out["utilisation_datasheet"] = Metric(value=100 * achieved / ds.flops, unit="%")
+        out[ds_name] = Metric(value=100 * achieved / ds.flops, unit="%")
     else:
         why = refs.unavailable.get("datasheet") or (
             f"the datasheet entry has no {b.compute_dtype} figure"
         )
-        out["utilisation_datasheet"] = Metric.missing("%", why)
+        out[ds_name] = Metric.missing("%", why)
     mp = refs.measured_peak
     if mp is not None:
-        out["utilisation_measured"] = Metric(value=100 * achieved / mp.value, unit="%")
+        out[m_name] = Metric(value=100 * achieved / mp.value, unit="%")
     else:
         why = refs.unavailable.get("measured_peak") or "no measured peak"
-        out["utilisation_measured"] = Metric.missing("%", why)
+        out[m_name] = Metric.missing("%", why)
     intensity = _value(metrics, "arithmetic_intensity")
     if intensity is None:
         return out

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from accelbench.analysis.summary import run_summary
+from accelbench.analysis.training import RepeatGroup, repeat_groups
 from accelbench.cli.app import (
     DEFAULT_DB,
     DbOpt,
@@ -25,6 +26,7 @@ from accelbench.cli.app import (
     print_json,
 )
 from accelbench.cli.progress import RichReporter
+from accelbench.names import describe_case
 from accelbench.results.schema import Status
 
 
@@ -78,6 +80,7 @@ def run(
         data_dir=data_dir,
     )
     rows = run_summary(report.results)
+    groups = [g for g in repeat_groups(report.results) if g.runs > 1]
     if as_json:
         print_json(
             {
@@ -90,6 +93,7 @@ def run(
                 "skipped_already_stored": report.skipped_already_stored,
                 "stored_in_runs": report.stored_in_runs,
                 "workloads": rows,
+                "repeat_groups": [vars(g) for g in groups],
                 "results": [r.result_id for r in report.results],
             }
         )
@@ -125,6 +129,7 @@ def run(
                 str(r["high_spread"]),
             )
         out.print(t)
+        _print_repeats(groups)
         noisy = sum(r["high_spread"] for r in rows)
         unconverged = sum(r["not_converged"] for r in rows)
         if noisy or unconverged:
@@ -146,6 +151,39 @@ def run(
             f"run the same command again to resume"
         )
         raise typer.Exit(130)
+
+
+def _print_repeats(groups: list[RepeatGroup]) -> None:
+    """Time to threshold over repeated runs: mean, median, spread, and MLPerf's rule."""
+    if not groups:
+        return
+    t = Table(
+        "workload",
+        "configuration",
+        "runs",
+        "reached",
+        "mean",
+        "median",
+        "min-max",
+        "MLPerf mean",
+        title="time to threshold over repeated runs (s)",
+    )
+    for g in groups:
+        span = f"{g.min_s:.1f}-{g.max_s:.1f}" if g.min_s is not None else "-"
+        t.add_row(
+            g.workload,
+            describe_case(g.case),
+            str(g.runs),
+            str(g.reached),
+            *(f"{v:.1f}" if v is not None else "-" for v in (g.mean_s, g.median_s)),
+            span,
+            f"{g.mlperf_mean_s:.1f}" if g.mlperf_mean_s is not None else "-",
+        )
+    out.print(t)
+    out.print(
+        "MLPerf mean: the fastest and slowest run dropped, mean of the rest (needs 3 runs "
+        "that reached the threshold); runs that missed it are counted, not averaged"
+    )
 
 
 @app.command()

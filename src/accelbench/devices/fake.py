@@ -58,10 +58,11 @@ class _Allocator(TorchFunctionMode):
         inputs = {
             a.untyped_storage().data_ptr()
             for a in tree_flatten((args, kwargs))[0]
-            if isinstance(a, torch.Tensor)
+            if isinstance(a, torch.Tensor) and a.layout is torch.strided
         }
         for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
+            # Sparse tensors have no single storage; their values are counted when made.
+            if isinstance(t, torch.Tensor) and t.layout is torch.strided:
                 storage = t.untyped_storage()
                 key, nbytes = storage.data_ptr(), storage.nbytes()
                 if key in self._seen or key in inputs or nbytes == 0:

@@ -33,6 +33,7 @@ from accelbench.flops.ops import (
     multi_head_attention,
     pool2d,
     rnn,
+    scaled_dot_product_attention,
     softmax,
 )
 
@@ -64,6 +65,7 @@ __all__ = [
     "multi_head_attention",
     "pool2d",
     "rnn",
+    "scaled_dot_product_attention",
     "softmax",
 ]
 

@@ -524,16 +524,21 @@ def _aten_work(
             b, hq, lq, d = q.shape
             lk, dv = k.shape[-2], v.shape[-1]
         qk, pv = b * hq * lq * lk * d, b * hq * lq * lk * dv
-        # q scaled by 1/sqrt(d), then softmax over each row of scores (causal masks are counted
-        # as computed, as FlopCounterMode does)
-        other = b * hq * lq * d + b * hq * lq * (5 * lk - 2)
+        # q scaled by 1/sqrt(d), an explicit mask added to every score, then softmax over each
+        # row of scores (a causal mask is counted as computed, as FlopCounterMode does); the
+        # same rule as ops.scaled_dot_product_attention
+        masked = a.get("attn_mask") is not None
+        other = b * hq * lq * d + b * hq * lq * (5 * lk - 2) + (b * hq * lq * lk if masked else 0)
         bwd = qk * (need(q) + need(k)) + pv * ((need(q) or need(k)) + need(v))
         return _AtenWork("aten.scaled_dot_product_attention", qk + pv, other, bwd, outs[:1])
-    if name in ("_softmax", "_log_softmax"):
+    if name in ("_softmax", "_log_softmax", "_safe_softmax"):
+        # _safe_softmax: SDPA's math path (and the meta device's) softmax, which gives zeros
+        # instead of NaN for a fully masked row; that guard is bookkeeping, not counted
         x = a["self"]
         cols = x.shape[a["dim"]] if x.dim() else 1
         per_row = 4 * cols - 1 if name == "_log_softmax" else 5 * cols - 2
-        return _AtenWork(f"aten.{name.lstrip('_')}", 0, x.numel() // cols * per_row)
+        op = "aten.softmax" if name == "_safe_softmax" else f"aten.{name.lstrip('_')}"
+        return _AtenWork(op, 0, x.numel() // cols * per_row)
     if name in _NORMS:
         return _norm_work(name, overload, a, outs)
     if name in ("native_dropout",):

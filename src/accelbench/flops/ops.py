@@ -948,6 +948,67 @@ def multi_head_attention(
     )
 
 
+def scaled_dot_product_attention(
+    *,
+    batch: int,
+    heads: int,
+    q_len: int,
+    kv_len: int,
+    head_dim: int,
+    v_head_dim: int | None = None,
+    mask: bool = False,
+    causal: bool = False,
+    elem_bytes: float = 4,
+    input_grad: bool = True,
+) -> OpCount:
+    """``F.scaled_dot_product_attention``: softmax(Q K^T / sqrt(d) + M) V for (batch, heads,
+    length, dim) Q, K and V; no parameters, no projections (those are separate linears).
+
+    MACs: Q K^T (``heads * q_len * kv_len * head_dim`` per batch element) and attention x V
+    (``... * v_head_dim``). Other work: scale Q (1 per element), add the mask to every score
+    with ``mask`` (a key-padding or any explicit mask: 1 per score), softmax over each row
+    (5*kv_len - 2). ``causal`` masking is counted as computed over the whole score matrix, as
+    ``FlopCounterMode`` and the fused kernels' own FLOP counts do: a kernel that skips the
+    masked half does less, and that shows as a higher achieved rate, not fewer FLOPs.
+
+    Backward (``input_grad``: Q, K and V come from projections): both operands of both
+    products, 2x the forward MACs, and the non-MAC work again; nothing without it. Bytes: Q, K,
+    V and the output; with ``mask``, a (batch, kv_len) key-padding mask at ``elem_bytes``.
+    """
+    b, h = _pos("batch", batch), _pos("heads", heads)
+    lq, lk, d = _pos("q_len", q_len), _pos("kv_len", kv_len), _pos("head_dim", head_dim)
+    dv = d if v_head_dim is None else _pos("v_head_dim", v_head_dim)
+    mask, causal = _flag("mask", mask), _flag("causal", causal)
+    eb, input_grad = _elem_bytes(elem_bytes), _flag("input_grad", input_grad)
+    scores = b * h * lq * lk
+    macs = scores * d + scores * dv
+    scale = b * h * lq * d
+    mask_adds = scores if mask else 0
+    soft = b * h * lq * (5 * lk - 2)
+    other = scale + mask_adds + soft
+    q_el, k_el, v_el, out_el = b * h * lq * d, b * h * lk * d, b * h * lk * dv, b * h * lq * dv
+    mask_el = b * lk if mask else 0
+    saved = q_el + k_el + v_el + mask_el
+    return _make(
+        "scaled_dot_product_attention",
+        params=0,
+        fwd_macs=macs,
+        fwd_other=other,
+        fwd_bytes=eb * (saved + out_el),
+        bwd_macs=2 * macs if input_grad else 0,
+        bwd_other=other if input_grad else 0,
+        bwd_bytes=eb * (out_el + saved + q_el + k_el + v_el) if input_grad else 0,
+        input_grad=input_grad,
+        detail={
+            "attention_matmul_flops": 2 * macs,
+            "scale_flops": scale,
+            "mask_flops": mask_adds,
+            "softmax_flops": soft,
+            "causal": float(causal),
+        },
+    )
+
+
 OPS: dict[str, Callable[..., OpCount]] = {
     "linear": linear,
     "matmul": matmul,
@@ -965,4 +1026,5 @@ OPS: dict[str, Callable[..., OpCount]] = {
     "lstm": lstm,
     "gru": gru,
     "multi_head_attention": multi_head_attention,
+    "scaled_dot_product_attention": scaled_dot_product_attention,
 }

@@ -9,7 +9,7 @@ dtype; token and item ids stay integers.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
@@ -256,3 +256,67 @@ class Din(InferenceModel):
 
     def describe(self) -> str:
         return f"{self.name} hist={self.options.history_len}"
+
+
+class TransformerOptions(_Options):
+    preset: Literal["base", "small"] = Field(
+        default="base", description="base: 6+6 blocks, d_model 512 (Vaswani et al. 2017)"
+    )
+    vocab_size: Pos | None = Field(default=None, description="default: the preset's")
+    src_len: Pos = Field(default=32, le=900, description="source tokens per sentence")
+    new_tokens: Pos = Field(
+        default=32, le=900, description="tokens decoded per sentence (greedy, no early stop)"
+    )
+
+    @model_validator(mode="after")
+    def _fits(self) -> TransformerOptions:
+        from accelbench.models.transformer import PRESETS
+
+        vocab = self.vocab_size or PRESETS[self.preset].vocab_size
+        if vocab <= 4:
+            raise ValueError(f"vocab_size ({vocab}) must exceed the 4 special tokens")
+        limit = PRESETS[self.preset].max_positions
+        if self.new_tokens + 1 > limit:
+            raise ValueError(f"new_tokens ({self.new_tokens}) must be below {limit} positions")
+        return self
+
+
+@MODELS.register("transformer")
+class TransformerTranslation(InferenceModel):
+    """The Transformer of Vaswani et al. 2017 translating a batch by greedy decoding: one
+    encoder pass, then exactly ``new_tokens`` incremental decoder steps (key/value cache), so
+    every call does the same work whatever the random weights emit. Output: the token ids."""
+
+    name = "transformer"
+    Options = TransformerOptions
+    options: TransformerOptions
+    default_batch = 32
+    input_names = ("src",)
+    output_names = ("tokens",)
+
+    def _config(self) -> Any:
+        from accelbench.models.transformer import transformer_config
+
+        o = self.options
+        return transformer_config(
+            o.preset, **({"vocab_size": o.vocab_size} if o.vocab_size else {})
+        )
+
+    def build(self) -> nn.Module:
+        from accelbench.models.transformer import GreedyTranslator, Transformer
+
+        return GreedyTranslator(Transformer(self._config()), self.options.new_tokens).eval()
+
+    def inputs(
+        self, batch: int, device: torch.device, dtype: torch.dtype, seed: int = 0
+    ) -> tuple[torch.Tensor, ...]:
+        from accelbench.models.transformer import EOS
+
+        c, t = self._config(), self.options.src_len
+        src = torch.randint(4, c.vocab_size, (batch, t), generator=_gen(seed))
+        src[:, -1] = EOS  # a full-length sentence, ended as the tokeniser ends them
+        return (src.to(device),)
+
+    def describe(self) -> str:
+        o = self.options
+        return f"{self.name} {o.preset} src={o.src_len} new={o.new_tokens}"

@@ -270,8 +270,13 @@ def training_curves(runs: Sequence[TrainingRun]) -> Figure:
                 ax.axhline(t.threshold, color=f"C{i}", ls=":", lw=0.8)
     a1.set_xlabel("wall time since start, incl. setup and evaluation (s)")
     a2.set_xlabel("epoch")
+    names = {(t.metric_name, t.metric_unit) for t in runs}
+    ylabel = "validation metric"
+    if len(names) == 1:
+        name, unit = next(iter(names))
+        ylabel = f"validation {name} ({unit})"
     for ax in (a1, a2):
-        ax.set_ylabel("validation metric")
+        ax.set_ylabel(ylabel)
     a1.legend(fontsize=7)
     return fig
 

@@ -7,7 +7,8 @@ older records so stores and exports from other machines stay readable.
 
 A record is validated the same way whether it was just measured or comes from an import:
 numbers must be finite (JSON has no NaN or infinity, so one would be stored as ``null`` and
-break every reader later), free-form fields may not nest deeper than :data:`MAX_NESTING`, and
+break every reader later), the free-form ``case`` and ``config`` may not nest deeper than
+:data:`MAX_NESTING`, and
 the ids must be the ones its content gives (an import cannot pose as another record).
 """
 
@@ -24,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from accelbench.timing.stats import Summary
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAX_NESTING = 32
-"""Levels of lists and objects allowed inside ``case``, ``config`` and ``trace``: real records
+"""Levels of lists and objects allowed inside ``case`` and ``config``: real records
 use fewer than ten, and a deeper one (200,000 levels from a hostile file) would exhaust the
 recursion of every JSON reader that meets it later."""
 
@@ -124,6 +125,39 @@ class Environment(BaseModel):
     env_vars: dict[str, str] = Field(default_factory=dict)
 
 
+class EpochRecord(BaseModel):
+    """One epoch of a training run: the point on its validation curve and what it cost."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    epoch: int = Field(ge=1)
+    wall_s: float = Field(description="time since before setup, at the end of this epoch")
+    train_s: float = Field(description="this epoch's training time (no evaluation)")
+    eval_s: float = Field(default=0.0, description="this epoch's evaluation time")
+    train_loss: float | None = Field(
+        default=None, description="mean training loss; None when it was not finite"
+    )
+    metric: float | None = Field(default=None, description="the validation metric's value")
+    metric_name: str | None = Field(default=None, description="e.g. top1, bleu, auc")
+    secondary: dict[str, float | str] = Field(
+        default_factory=dict, description="other validation values: loss, logloss, chrF, ..."
+    )
+    steps: int = 0
+    samples: int | None = Field(default=None, description="training samples this epoch")
+    samples_per_s: float | None = Field(
+        default=None, description="training samples/s; None when the epoch ended early"
+    )
+    tokens_per_s: float | None = None
+    lr_end: float | None = None
+    loss_scale: float | None = None
+    skipped_steps: int | None = None
+    energy_j: float | None = None
+    avg_power_w: float | None = None
+    data_wait_s: float | None = Field(
+        default=None, description="time the training loop waited for its next batch"
+    )
+
+
 class Basis(BaseModel):
     """What a result's rate is judged against: the compute peak of one precision, and/or the
     memory bandwidth (for a metric that is a device-memory rate). Set by the workload, which
@@ -132,7 +166,15 @@ class Basis(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     compute_dtype: str | None = Field(
-        default=None, description="precision whose peak FLOP/s `achieved_gflops` is judged by"
+        default=None, description="precision whose peak FLOP/s the compute rate is judged by"
+    )
+    compute_metric: str = Field(
+        default="achieved_gflops", description="the metric (GFLOP/s) judged by the compute peak"
+    )
+    utilisation: str = Field(
+        default="utilisation",
+        description="name stem of the derived utilisation metrics: 'utilisation' for kernels, "
+        "'mfu' (model FLOPs utilisation) for training",
     )
     bandwidth_metric: str | None = Field(
         default=None, description="metric (GB/s of device memory) judged by the bandwidth roof"
@@ -222,12 +264,10 @@ class Result(BaseModel):
     metrics: dict[str, Metric] = Field(default_factory=dict)
     samples: list[float] = Field(default_factory=list, description="raw timings in seconds")
     summary: Summary | None = None
-    trace: list[dict[str, Any]] = Field(
+    trace: list[EpochRecord] = Field(
         default_factory=list,
-        description=(
-            "ordered records of a long case, one per step it reports (one per epoch for "
-            "training: wall time, loss, validation metric, throughput, power); empty otherwise"
-        ),
+        description="one record per epoch of a training run (its validation curve); empty "
+        "for other kinds",
     )
     references: References = Field(
         default_factory=References,
@@ -237,7 +277,7 @@ class Result(BaseModel):
     started_at: datetime
     finished_at: datetime
 
-    @field_validator("case", "config", "trace")
+    @field_validator("case", "config")
     @classmethod
     def _finite_and_shallow(cls, value: Any, info: ValidationInfo) -> Any:
         check_tree(value, str(info.field_name))
@@ -348,8 +388,42 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "config": config, "references": refs, "schema_version": 3}
 
 
+# v3 trace rows were free dicts; these are the names earlier trainers used for each field.
+_V3_TRACE_ALIASES = {
+    "metric": ("val_metric", "val_accuracy", "accuracy", "metric"),
+    "wall_s": ("wall_s", "elapsed_s", "time_s", "wall_time_s"),
+    "samples_per_s": ("samples_per_s", "train_samples_per_s", "throughput"),
+    "train_loss": ("train_loss", "loss"),
+}
+
+
+def _finite_or_none(v: Any) -> Any:
+    return v if not isinstance(v, float) or math.isfinite(v) else None
+
+
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    # v4 types the per-epoch trace (EpochRecord): the validation value is `metric` whatever
+    # the metric, named by `metric_name` (every trainer before v4 measured top-1 accuracy).
+    rows = []
+    for row in data.get("trace") or []:
+        if not isinstance(row, dict) or row.get("epoch") is None:
+            continue
+        rec: dict[str, Any] = {
+            k: row[k] for k in EpochRecord.model_fields if k in row and k not in _V3_TRACE_ALIASES
+        }
+        for field_name, aliases in _V3_TRACE_ALIASES.items():
+            value = next((row[a] for a in aliases if row.get(a) is not None), None)
+            rec[field_name] = _finite_or_none(value)
+        rec.setdefault("wall_s", 0.0)
+        rec.setdefault("train_s", 0.0)
+        if rec.get("metric") is not None:
+            rec["metric_name"] = "top1"
+        rows.append(rec)
+    return {**data, "trace": rows, "schema_version": 4}
+
+
 # RECORD_UPGRADES[i] turns a version i+1 record into version i+2.
-RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3]
+RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4]
 
 
 def result_json_schema() -> dict[str, Any]:

@@ -160,10 +160,16 @@ class PrecisionPlan:
         else:
             yield
 
-    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:
-        """Backward, unscale, step unless overflowed. Returns True when the step was skipped."""
+    def backward_and_step(
+        self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, clip: float | None = None
+    ) -> bool:
+        """Backward, unscale, clip the gradient norm to ``clip`` (when given), step unless
+        overflowed. Returns True when the step was skipped."""
         if self.scaler is None:
             loss.backward()
+            if clip is not None:
+                params = [p for g in optimizer.param_groups for p in g["params"]]
+                torch.nn.utils.clip_grad_norm_(params, clip)
             optimizer.step()
             return False
         (loss.float() * self.scaler.scale).backward()
@@ -178,6 +184,8 @@ class PrecisionPlan:
         grads = [p.grad for p in params if p.grad is not None]
         overflow = self.scaler.unscale_and_check(grads)
         if not overflow:
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(list(params), clip)
             optimizer.step()
             if self.master is not None:
                 assert self.model_params is not None

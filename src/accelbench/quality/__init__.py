@@ -1,0 +1,2 @@
+"""Quality metrics of trained models (BLEU for translation), each returned with the
+signature or settings that make the number reproducible."""

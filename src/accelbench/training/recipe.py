@@ -1,0 +1,244 @@
+"""What every training-to-quality recipe shares: its params, its cases, and how a case runs.
+
+A recipe (one module in :mod:`accelbench.training.recipes`) subclasses :class:`Recipe`, gives its
+typed params with the recipe's defaults, and builds its data, model, optimiser and loss in
+:meth:`Recipe.build`; everything else (precision plans, seeds, repeats, synthetic mode, the
+trainer, the model FLOPs for MFU, the result's config) is here, once.
+
+Each case is one training run: precision x execution mode x loss scale x BatchNorm precision x
+repeat. Repeats follow MLPerf: ``repeats: N`` runs seeds ``seed .. seed+N-1``, each its own
+stored result (so resume works per run); :func:`accelbench.analysis.training.repeat_groups`
+summarises them.
+
+A run that ends at ``max_epochs`` without reaching the threshold is status ``ok`` (the
+measurement itself succeeded) with ``config.reached_threshold = false``, a message saying so,
+and time/energy to threshold unavailable with that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from accelbench.data.common import resolve_cache_dir, resolve_data_dir
+from accelbench.registry import Registry
+from accelbench.results.schema import Basis, Metric
+from accelbench.training.precision import DTYPE_OF, SCALED, PrecisionPlan
+from accelbench.training.task import Task
+from accelbench.training.trainer import TrainSpec, run_training
+from accelbench.workloads.base import CaseOutput, Dim, RunContext, Workload
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PrecisionMode = Literal["fp32", "amp-fp16", "amp-bf16", "fp16"]
+
+
+class TrainParams(BaseModel):
+    """Shared knobs of a training-to-quality recipe; each recipe sets its own defaults."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    data: Literal["real", "synthetic"] = Field(
+        default="real",
+        description="real: read the dataset from --data-dir; synthetic: random data of the "
+        "same shapes, throughput only, no quality claim",
+    )
+    threshold: float = Field(gt=0, description="the validation metric's value to reach")
+    max_epochs: Dim
+    schedule_epochs: Dim | None = Field(
+        default=None, description="length of the learning-rate schedule; default max_epochs"
+    )
+    batch_size: Dim
+    lr: PositiveFloat
+    weight_decay: float = Field(default=0.0, ge=0)
+    train_subset: Dim | None = Field(
+        default=None, description="use only this many training samples"
+    )
+    eval_subset: Dim | None = Field(
+        default=None, description="use only this many validation samples"
+    )
+    synthetic_size: Dim = Field(default=10000, description="training samples in synthetic mode")
+    precisions: list[PrecisionMode] = Field(default=["fp32"], min_length=1)
+    loss_scales: list[Literal["dynamic"] | PositiveFloat] = Field(
+        default=["dynamic"],
+        min_length=1,
+        description="for amp-fp16 and fp16: dynamic or a fixed scale",
+    )
+    batchnorm: list[Literal["fp32", "fp16"]] = Field(
+        default=["fp32"], min_length=1, description="BatchNorm precision under pure fp16"
+    )
+    executions: list[Literal["eager", "compile"]] = Field(default=["eager"], min_length=1)
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = "default"
+    stuck_epochs: Dim = Field(
+        default=3, description="epochs at the metric's trivial level that mean divergence"
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    repeats: Dim = Field(
+        default=1,
+        le=1000,
+        description="independent runs with seeds seed .. seed+repeats-1, each a result "
+        "(MLPerf-style: the summary gives mean, median, spread and the mean without the "
+        "fastest and slowest)",
+    )
+    cache_dir: str | None = Field(
+        default=None, description="decoded-data cache; default ~/.cache/accelbench"
+    )
+
+
+@dataclass
+class Build:
+    """What a recipe builds for one run; the clock starts before ``load_task``."""
+
+    load_task: Callable[[], Task]
+    build_model: Callable[[], nn.Module]
+    make_optimizer: Callable[[list[nn.Parameter], int], tuple[Any, Callable[[int], float]]]
+    loss_fn: Callable[[Any, Any], torch.Tensor]
+    data_info: dict[str, Any]
+    """Filled by ``load_task``: where the data came from, how much of it."""
+    flops_per_sample: Callable[[Task, nn.Module], float] | None = None
+    grad_clip: float | None = None
+    extra_metrics: Callable[[], dict[str, Metric]] | None = None
+    """Recipe-specific facts known once the run is built (bytes per sample, table sizes)."""
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """One case, resolved: its precision plan, seed, and where data lives."""
+
+    case: dict[str, Any]
+    plan: PrecisionPlan
+    seed: int
+    device: torch.device
+    data_dir: Path | None
+    cache_dir: Path
+
+
+class Recipe(Workload):
+    """A training-to-quality workload kind. Subclasses set ``kind``, ``Params`` and
+    ``summary`` (what it reproduces), and implement :meth:`build`."""
+
+    timed: ClassVar[bool] = False  # timed by the trainer's own clock, per epoch
+    params: TrainParams
+    summary: ClassVar[dict[str, Any]] = {}
+    """The recipe's fixed choices (model, optimiser, schedule, augmentation, source), stored
+    with every result beside the params."""
+
+    def cases(self) -> list[dict[str, Any]]:
+        p = self.params
+        out: list[dict[str, Any]] = []
+        for prec in dict.fromkeys(p.precisions):
+            for ex in dict.fromkeys(p.executions):
+                base = {"precision": prec, "dtype": DTYPE_OF[prec], "execution": ex}
+                scales = list(dict.fromkeys(p.loss_scales)) if prec in SCALED else [None]
+                bns = list(dict.fromkeys(p.batchnorm)) if prec == "fp16" else [None]
+                for ls in scales:
+                    for bn in bns:
+                        case = dict(base)
+                        if ls is not None:
+                            case["loss_scale"] = ls
+                        if bn is not None:
+                            case["batchnorm"] = bn
+                        # Run 0 keeps the identity cases had before repeats existed, so a
+                        # store measured then resumes; later runs add their index.
+                        out.extend([case] + [{**case, "run": i} for i in range(1, p.repeats)])
+        return out
+
+    @classmethod
+    def describe(cls, case: dict[str, Any]) -> str:
+        extra = "".join(f" {k}={case[k]}" for k in ("loss_scale", "batchnorm") if k in case)
+        run = f" run {case['run']}" if "run" in case else ""
+        return f"{cls.kind} {case['precision']} {case['execution']}{extra}{run}"
+
+    def build(self, setup: RunSetup) -> Build:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
+        p = self.params
+        ls = case.get("loss_scale", "dynamic")
+        plan = PrecisionPlan(
+            mode=case["precision"],
+            device_type=ctx.device.torch_device.type,
+            loss_scale=None if ls == "dynamic" else float(ls),
+            batchnorm=case.get("batchnorm", "fp32"),
+        )
+        seed = p.seed + int(case.get("run", 0))
+        setup = RunSetup(
+            case=case,
+            plan=plan,
+            seed=seed,
+            device=ctx.device.torch_device,
+            data_dir=resolve_data_dir(ctx.data_dir),
+            cache_dir=resolve_cache_dir(p.cache_dir),
+        )
+        torch.manual_seed(seed)
+        b = self.build(setup)
+        spec = TrainSpec(
+            load_task=b.load_task,
+            build_model=b.build_model,
+            make_optimizer=b.make_optimizer,
+            loss_fn=b.loss_fn,
+            plan=plan,
+            max_epochs=p.max_epochs,
+            threshold=None if p.data == "synthetic" else p.threshold,
+            compile_mode=p.compile_mode if case["execution"] == "compile" else None,
+            stuck_epochs=p.stuck_epochs,
+            evaluate=p.data != "synthetic",
+            label=self.describe(case),
+            flops_per_sample=b.flops_per_sample,
+            grad_clip=b.grad_clip,
+        )
+        with ctx.device.precision("float32"):
+            outcome = run_training(spec, ctx.device, ctx.power)
+        if b.extra_metrics is not None:
+            outcome.metrics.update(b.extra_metrics())
+        config = {
+            **outcome.config,
+            "seed": seed,
+            "hyperparameters": {**self.summary, **p.model_dump(mode="json"), "case": case},
+            "data": b.data_info,
+            "subset": {"train": p.train_subset, "eval": p.eval_subset},
+            "quality_claim": p.data == "real",
+        }
+        basis = None
+        if "model_gflops" in outcome.metrics:
+            basis = Basis(
+                compute_dtype=DTYPE_OF[case["precision"]],
+                compute_metric="model_gflops",
+                utilisation="mfu",
+            )
+        return CaseOutput(
+            metrics=outcome.metrics,
+            config=config,
+            status=outcome.status,
+            message=outcome.message,
+            trace=outcome.trace,
+            basis=basis,
+        )
+
+
+RECIPES: Registry[type[Recipe]] = Registry("training recipe", package="accelbench.training.recipes")
+"""Every recipe by its workload kind; :mod:`accelbench.workloads.training` registers them as
+workload kinds."""
+
+
+def training_flops_per_sample(
+    build_model: Callable[[], nn.Module], *inputs: Any, **kwargs: Any
+) -> float:
+    """Forward + backward FLOPs of one sample, counted by :func:`accelbench.flops.count_model`
+    on a fresh CPU copy of the model (batch 1 inputs). Training computes weight gradients
+    only, so the first layer's input gradient is not counted."""
+    import warnings
+
+    from accelbench.flops import count_model
+
+    model = build_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # uncounted ops are a known, reported limitation
+        return float(count_model(model, *inputs, mode="forward+backward", **kwargs).total().flops)
