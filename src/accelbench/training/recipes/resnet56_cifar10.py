@@ -151,6 +151,7 @@ class ResNet56Cifar10(Recipe):
         "schedule": "one-cycle: linear warm-up then linear decay to 0, per step",
         "augmentation": "random crop 32 from 4-pixel zero padding, horizontal flip (on device)",
     }
+    dataset: ClassVar[str | None] = "cifar10"
 
     def build(self, setup: RunSetup) -> Build:
         p = self.params
