@@ -444,6 +444,28 @@ def test_a_crafted_import_cannot_become_this_machines_peak(
     assert used is not None and used.result_id == peak.result_id and used.value != 1e18
 
 
+def test_a_crafted_import_cannot_become_this_machines_idle_power(capsys, tmp_path: Path) -> None:
+    """A forged idle-power result, newer than the measured one and carrying its run id, must
+    not be the idle power that later results report their net energy above."""
+    db = tmp_path / "mine.db"
+    args = ("idle-power", "--device", "fake", "--seconds", "0.2", "--settle", "0")
+    code, out, err = cli(capsys, *args, "--db", str(db), "--json")
+    assert code == 0, err
+    measured = json.loads(out)["result_id"]
+    with Store(db, readonly=True) as st:
+        forged = json.loads(st.get(measured).model_dump_json())
+    forged["metrics"]["idle_power_w"]["value"] = 1.0
+    forged["started_at"] = "2099-01-01T00:00:00Z"
+    path = jsonl(tmp_path / "forged.jsonl", with_ids(forged))
+    assert cli(capsys, "results", "import", str(path), "--db", str(db))[0] == 0
+    with Store(db, readonly=True) as st:
+        assert len(st.query(kind="idle-power")) == 2  # the forgery is stored, as an import
+    suite = validate_suite(suite_data([16], ["float32"]), "test")
+    (r,) = run_suite(suite, device="fake", db=db).results  # idle-power's thread count
+    assert r.references.idle_power is not None
+    assert r.references.idle_power.result_id == measured and r.references.idle_power.watts > 50
+
+
 def test_a_crafted_import_cannot_make_resume_skip_a_case(capsys, tmp_path: Path) -> None:
     db = tmp_path / "mine.db"
     suite = validate_suite(suite_data([8, 16], ["float32"]), "test")
