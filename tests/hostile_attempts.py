@@ -126,6 +126,9 @@ class Harness:
         return d, db
 
     def cli(self, *args: str) -> Run:
+        import torch  # `run --threads N` sets torch's threads for the rest of this process
+
+        threads = torch.get_num_threads()
         out_b, err_b = io.BytesIO(), io.BytesIO()
         out = io.TextIOWrapper(out_b, encoding="utf-8", write_through=True)
         err = io.TextIOWrapper(err_b, encoding="utf-8", write_through=True)
@@ -140,6 +143,7 @@ class Harness:
             err.write(f"Traceback: {type(exc).__name__}: {exc}\n")
         finally:
             sys.stdout, sys.stderr = old
+            torch.set_num_threads(threads)  # so a later run's default matches the base store's
         return Run(code, out_b.getvalue().decode(errors="replace"), err_b.getvalue().decode())
 
     def sub(self, *cmd: str, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
