@@ -25,6 +25,7 @@ PRIMARY: dict[str, PrimaryMetric] = {
     "idle-power": PrimaryMetric("idle_power_w", "W", higher_is_better=False),
     # inference is judged as served: samples per second, whatever FLOPs it took
     "inference": PrimaryMetric("samples_per_s", "samples/s"),
+    "input-pipeline": PrimaryMetric("images_per_s", "images/s"),
 }
 # Kinds not in the table are tried in this order: the first metric a result has is its rate.
 FALLBACKS = (

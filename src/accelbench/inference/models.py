@@ -91,7 +91,7 @@ class ResNet50(_ImageModel):
     name = "resnet50"
 
     def build(self) -> nn.Module:
-        from accelbench.inference.resnet import resnet50
+        from accelbench.models.resnet50 import resnet50
 
         return resnet50(self.options.num_classes).eval()
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from accelbench.inference.resnet import resnet34
+from accelbench.models.resnet50 import resnet34
 
 
 class ResNet34Backbone(nn.Module):
