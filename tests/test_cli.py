@@ -128,7 +128,7 @@ def test_zero_threads_is_a_clear_error(suite_file: Path, tmp_path: Path, capsys)
     )
     assert code == 2
     line = one_error_line(err)
-    assert "--threads 0" in line and "positive" in line
+    assert "--threads 0" in line and "expected 1 to" in line
 
 
 def test_missing_db_is_a_clear_error(tmp_path: Path, capsys) -> None:
@@ -281,7 +281,9 @@ def test_export_then_import_elsewhere(filled_db, tmp_path: Path, capsys, fmt: st
     other = tmp_path / "other.db"  # a store on another machine; import creates it
     code, out, _ = cli(capsys, "results", "import", str(path), "--db", str(other), "--json")
     assert code == 0
-    assert json.loads(out) == [{"file": str(path), "added": 4, "already_present": 0}]
+    assert json.loads(out) == [
+        {"file": str(path.resolve()), "added": 4, "already_present": 0, "conflicts": []}
+    ]
     code, out, _ = cli(capsys, "results", "import", str(path), "--db", str(other))
     assert code == 0 and "0 added, 4 already present" in flat(out)
     with Store(db) as a, Store(other) as b:

@@ -237,21 +237,29 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     assert {r.status for r in before} == {Status.OK}
     with Store(db) as st:
         (run,) = st.runs()
-        assert run.state == "running"  # killed: nobody marked it finished
+        assert run.state == "interrupted"  # killed: its process is gone
+        assert st._con.execute("SELECT state FROM runs").fetchone()[0] == "running"
 
     done = cli_subprocess(*args, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["run_id"] == run.run_id  # it resumed the killed run
-    assert report["skipped_already_stored"] == n_before
-    assert len(report["results"]) == len(SLOW_SIZES) - n_before
-    assert f"{n_before} already stored (skipped)" in done.stderr
     after = stored(db)
     assert len(after) == len(SLOW_SIZES)
     assert {r.result_id for r in before} <= {r.result_id for r in after}
     assert sorted(r.case["m"] for r in after) == SLOW_SIZES
-    assert all(r.status is Status.OK for r in after)
     assert_no_duplicate_ok(after)
+    # The case in flight when the process died is stored as an error (it may be the case
+    # that killed it) and the sweep moves on; every other case is measured once. (The kill
+    # can also land between two cases, a few milliseconds of a case's hundreds: then none.)
+    died = [r for r in after if r.status is not Status.OK]
+    assert len(died) <= 1
+    assert report["skipped_already_stored"] == n_before + len(died)
+    assert len(report["results"]) == len(SLOW_SIZES) - n_before
+    for r in died:
+        assert r.status is Status.ERROR and r.case["m"] == SLOW_SIZES[n_before]
+        assert r.message.startswith("process died during this case")
+        assert "process died during this case" in done.stderr
     with Store(db) as st:
         assert [r.state for r in st.runs()] == ["complete"]
 

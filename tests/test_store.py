@@ -148,10 +148,17 @@ def test_unusable_paths(tmp_path: Path) -> None:
         Store(tmp_path / "missing" / "x.db")
 
 
-def test_corrupt_record_is_a_store_error(store: Store) -> None:
+def test_a_corrupt_record_is_skipped_with_a_warning_naming_it(store: Store, capsys) -> None:
+    """One unreadable row never costs the others: query skips it and says which; get of
+    that very id is one clear error."""
+    n = store.count()
+    (rid,) = store._con.execute("SELECT result_id FROM results WHERE rowid=1").fetchone()
     store._con.execute("UPDATE results SET record='{\"broken\": ' WHERE rowid=1")
-    with pytest.raises(StoreError, match="corrupt"):
-        store.query()
+    assert len(store.query()) == n - 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warning:") and rid in err
+    with pytest.raises(StoreError, match=f"{rid} cannot be read: not valid JSON"):
+        store.get(rid)
 
 
 # -- adding, merging ------------------------------------------------------------------------------
@@ -241,11 +248,18 @@ def test_get_by_prefix(store: Store, sample: list[Result]) -> None:
     assert store.get(r.result_id[:12]).result_id == r.result_id
     with pytest.raises(StoreError, match="no result"):
         store.get("zzzz")
+    with pytest.raises(StoreError, match="empty"):
+        store.get("")  # an empty prefix names no result (it would match them all)
+    first = {x.result_id[0] for x in sample}
+    shared = next(c for c in first if sum(x.result_id[0] == c for x in sample) > 1)
     with pytest.raises(StoreError, match="ambiguous"):
-        store.get("")
+        store.get(shared)
 
 
-def test_ok_cases_and_resumable_run(store: Store, sample: list[Result]) -> None:
+def test_ok_cases_and_resumable_run(tmp_path: Path, sample: list[Result]) -> None:
+    store = Store(tmp_path / "local.db")
+    for x in sample:
+        store.add(x)  # measured here (add), not imported (add_many)
     r = sample[0]
     host = r.environment.host
     done = store.ok_cases("storetest", "fake:0", host, 1)
@@ -266,7 +280,10 @@ def test_delete_requires_a_filter(store: Store, sample: list[Result]) -> None:
     with pytest.raises(StoreError, match="refusing"):
         store.delete()
     with pytest.raises(StoreError, match="refusing"):
-        store.delete(ids=[], run="", status=None)
+        store.delete(ids=[], run=None, status=None)
+    for blank in ({"run": ""}, {"ids": [""]}, {"ids": ["  "]}, {"suite": " "}, {"run": "\t"}):
+        with pytest.raises(StoreError, match="empty"):
+            store.delete(**blank)
     assert store.count() == len(sample)
 
 
@@ -426,9 +443,116 @@ def test_version_1_store_is_migrated_in_place(tmp_path: Path, sample: list[Resul
     con.commit()
     con.close()
     with Store(path) as st:
-        assert st.version == store_mod.STORE_VERSION == 2
+        assert st.version == store_mod.STORE_VERSION
         assert st.resumable_run("s", "cpu", "h", 1) == "old"
         st.add_many(sample)
         assert st.count() == len(sample)
     cols = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(runs)")]
     assert "pid" in cols
+
+
+def _v2_store(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path)
+    store_mod._migrate_0_to_1(con)
+    store_mod._migrate_1_to_2(con)
+    con.execute("PRAGMA user_version=2")
+    return con
+
+
+def test_version_2_store_upgrades_and_keeps_its_imports_apart(
+    tmp_path: Path, sample: list[Result]
+) -> None:
+    """A store written before provenance was kept: results of runs marked 'imported' become
+    results of one legacy import; local ones stay measured here; the data is intact."""
+    path = tmp_path / "v2.db"
+    con = _v2_store(path)
+    local, foreign = sample[0], sample[5]
+    assert local.run_id != foreign.run_id
+    for r, state in ((local, "complete"), (foreign, "imported")):
+        e = r.environment
+        con.execute(
+            "INSERT INTO runs (run_id, suite, device, host, threads, state, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (r.run_id, r.suite, r.device, e.host, e.threads, state, "2026-01-01"),
+        )
+        con.execute(
+            "INSERT INTO results (result_id, run_id, suite, workload, kind, device, host,"
+            " threads, case_key, status, started_at, record) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                r.result_id,
+                r.run_id,
+                r.suite,
+                r.workload,
+                r.kind,
+                r.device,
+                e.host,
+                e.threads,
+                r.case_key,
+                r.status.value,
+                r.started_at.isoformat(),
+                r.model_dump_json(),
+            ),
+        )
+    con.commit()
+    con.close()
+    with Store(path, readonly=True) as st:  # a reader reads it as it is, without upgrading
+        assert st.version == 2 and st.imported_ids() == {foreign.result_id}
+    with Store(path) as st:
+        assert st.version == store_mod.STORE_VERSION
+        assert st.imported_ids() == {foreign.result_id}
+        (imp,) = st.imports()
+        assert imp["source"] == store_mod.LEGACY_IMPORT_SOURCE and imp["results"] == 1
+        here = st.query(measured_here=True)
+        assert [r.result_id for r in here] == [local.result_id]
+        assert {r.result_id for r in st.query()} == {local.result_id, foreign.result_id}
+
+
+def test_imports_keep_their_source_and_time(tmp_path: Path, sample: list[Result]) -> None:
+    with Store(tmp_path / "a.db") as st:
+        (s,) = st.merge([("/data/from-box-b.jsonl", sample[:3])])
+        assert (s.added, s.already_present, s.conflicts) == (3, 0, [])
+        (imp,) = st.imports()
+        assert imp["source"] == "/data/from-box-b.jsonl" and imp["results"] == 3
+        assert imp["imported_at"].startswith("20")
+        # the same file again adds nothing and leaves no empty import behind
+        (s,) = st.merge([("/data/from-box-b.jsonl", sample[:3])])
+        assert (s.added, s.already_present) == (0, 3)
+        assert len(st.imports()) == 1
+
+
+def test_an_imported_record_with_a_local_run_id_stays_imported(
+    tmp_path: Path, sample: list[Result]
+) -> None:
+    """The run row says 'complete' (measured here); the result still came from a file."""
+    with Store(tmp_path / "a.db") as st:
+        r = sample[0]
+        st.start_run(r.run_id, r.suite, r.device, r.environment.host, 1, {})
+        st.finish_run(r.run_id)
+        st.merge([("crafted.jsonl", [r])])
+        assert r.result_id in st.imported_ids()
+        assert r.result_id not in {x.result_id for x in st.query(measured_here=True)}
+        assert (r.workload, r.case_key) not in st.ok_cases(
+            r.suite, r.device, r.environment.host, r.environment.threads
+        )
+        assert {x.state for x in st.runs() if x.run_id == r.run_id} == {"complete"}
+
+
+def test_a_duplicate_id_with_other_content_is_a_conflict(
+    tmp_path: Path, sample: list[Result]
+) -> None:
+    ok = next(r for r in sample if r.status is Status.OK)
+    other = Result.model_validate(
+        {**ok.model_dump(mode="json"), "message": "numbers changed after the fact"}
+    )
+    assert other.result_id == ok.result_id
+    with Store(tmp_path / "a.db") as st:
+        st.add(ok)
+        (s,) = st.merge([("tampered.jsonl", [other])])
+        assert (s.added, s.already_present, s.conflicts) == (0, 0, [ok.result_id])
+        assert st.get(ok.result_id).message == ok.message
+
+
+def test_a_blank_limit_or_one_beyond_sqlite_is_refused(store: Store) -> None:
+    with pytest.raises(StoreError, match="--limit"):
+        store.query(limit=2**63)
+    assert len(store.query(limit=2**63 - 1)) == store.count()

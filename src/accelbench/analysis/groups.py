@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from accelbench.analysis.platforms import Platform
 from accelbench.results.schema import Result
+from accelbench.terminal import printable
 
 
 @dataclass
@@ -28,4 +29,5 @@ class RunGroup:
 
     @property
     def label(self) -> str:
-        return f"{self.suite} on {self.platform.device_name} ({self.key[-6:]})"
+        # Drawn into figures and printed: no control characters from imported names.
+        return printable(f"{self.suite} on {self.platform.device_name} ({self.key[-6:]})")

@@ -130,12 +130,11 @@ def latest_results(
     results that :func:`accelbench.api.same_stack` accepts are shown, the same rule the
     utilisation lookup applies, so the table never shows a peak that sweeps would ignore.
     """
-    imported = store.imported_runs()
     newest: dict[tuple[str, str], Result] = {}
     stale = False
-    for r in store.query(suite=suite.name, device=device, host=env.host, newest_first=True):
-        if r.run_id in imported:
-            continue
+    for r in store.query(
+        suite=suite.name, device=device, host=env.host, newest_first=True, measured_here=True
+    ):
         if same_stack(r, env):
             newest.setdefault((r.workload, case_key(r.case)), r)
         elif r.environment.threads == env.threads:
@@ -230,7 +229,7 @@ def measure_peaks(
     env = collect_environment(info, seed=suite.seed, threads=set_threads(threads))
     resume, stale_remeasured = not remeasure, False
     if resume and db.exists():
-        with Store(db) as st:
+        with Store(db, readonly=True) as st:
             stored, stale = latest_results(st, suite, dev.spec, env, [])
         if stale and len(stored) < resolve(suite).n_cases:
             # Peaks from another torch, driver or chip would be skipped as "stored" yet never
@@ -240,7 +239,7 @@ def measure_peaks(
                 note("stored peaks come from another software stack: measuring again")
     report = run_suite(suite, device=dev, db=db, threads=threads, resume=resume, reporter=reporter)
     # The newest result of each case in this suite: just measured, or stored earlier and skipped.
-    with Store(db) as st:
+    with Store(db, readonly=True) as st:
         results, _ = latest_results(st, suite, report.device, env, report.results)
     return PeaksReport(
         dev.spec, info, peak_rows(results, info), stale_remeasured, report.interrupted

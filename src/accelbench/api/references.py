@@ -94,8 +94,8 @@ class ReferenceBook:
             self._unreliable.setdefault(mp.result_id, mp.unreliable)
 
     def _stored(self, kind: str, dtype: str | None) -> Result | None:
-        """The newest ok ``kind`` result measured here on this device and software stack."""
-        imported = self.store.imported_runs()
+        """The newest ok ``kind`` result measured here on this device and software stack;
+        never an imported one, whatever run id it carries."""
         for r in self.store.query(
             kind=kind,
             device=self.device,
@@ -103,12 +103,9 @@ class ReferenceBook:
             threads=self.env.threads,
             status="ok",
             newest_first=True,
+            measured_here=True,
         ):
-            if (
-                (dtype is None or r.case.get("dtype") == dtype)
-                and r.run_id not in imported
-                and same_stack(r, self.env)
-            ):
+            if (dtype is None or r.case.get("dtype") == dtype) and same_stack(r, self.env):
                 return r
         return None
 

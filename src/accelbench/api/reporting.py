@@ -44,11 +44,13 @@ def report(
     if figure_format not in FIGURE_FORMATS:
         raise UserError(f"--figure-format {figure_format!r}: expected svg or png")
     output = output or Path(f"report.{fmt}")
-    with open_store(db) as st:
+    with open_store(db, readonly=True) as st:
         groups = select_runs(st, str(db), runs)
     if not groups:
         raise UserError(f"--db {db}: no results to report (run a suite first)")
-    w = write_report(groups, output, fmt, figures, title=title, figure_format=figure_format)
+    w = write_report(
+        groups, output, fmt, figures, title=title, figure_format=figure_format, protect=[db]
+    )
     return ReportOutcome(w, groups)
 
 
@@ -99,9 +101,15 @@ def compare(
 
 
 def write_comparison(outcome: ComparisonOutcome, output: Path) -> Written:
-    """The comparison as a report (.html, or .md by the file's suffix)."""
+    """The comparison as a report (.html, or .md by the file's suffix); never over the
+    databases it was read from."""
     fmt = "md" if output.suffix == ".md" else "html"
     b, c = outcome.base, outcome.candidate
     return write_report(
-        [b, c], output, fmt, comparisons=[outcome.comparison], title=f"{c.label} against {b.label}"
+        [b, c],
+        output,
+        fmt,
+        comparisons=[outcome.comparison],
+        title=f"{c.label} against {b.label}",
+        protect=[Path(b.source), Path(c.source)],
     )

@@ -7,21 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from accelbench.errors import UserError
-from accelbench.results.io import export_results, read_results
+from accelbench.results import io
+from accelbench.results.io import export_results
 from accelbench.results.schema import Result
 from accelbench.results.store import RunRow, Store
 
 
-def open_store(db: Path, must_exist: bool = True) -> Store:
-    """The store at ``db``; a missing file is the user's to fix when it must exist."""
+def open_store(db: Path, must_exist: bool = True, readonly: bool = False) -> Store:
+    """The store at ``db``; a missing file is the user's to fix when it must exist.
+    ``readonly`` for what only reads: nothing in the file changes, and a database that is
+    not accelbench's is refused untouched."""
     if must_exist and not db.exists():
         raise UserError(f"--db {db}: no such database (run a suite first, or pass --db)")
-    return Store(db)
+    return Store(db, readonly=readonly)
 
 
 def device_filter(device: str | None) -> str | None:
     """Accept what --device accepts for a run: `fake` or `cuda` mean index 0, as stored."""
-    if device is None or device == "cpu" or ":" in device:
+    if device is None or not device.strip() or device == "cpu" or ":" in device:
         return device
     return f"{device}:0"
 
@@ -44,37 +47,40 @@ def filters(
 
 
 def list_results(db: Path, limit: int | None = None, **flt: Any) -> list[Result]:
-    with open_store(db) as st:
+    with open_store(db, readonly=True) as st:
         return st.query(limit=limit, **filters(**flt))
 
 
 def list_runs(db: Path) -> list[RunRow]:
-    with open_store(db) as st:
+    with open_store(db, readonly=True) as st:
         return st.runs()
 
 
 def show(db: Path, result_id: str) -> Result:
-    with open_store(db) as st:
+    with open_store(db, readonly=True) as st:
         return st.get(result_id)
 
 
 def export(db: Path, path: Path, fmt: str | None = None, **flt: Any) -> int:
-    """Write the matching results to ``path`` (JSONL, CSV or Parquet); returns how many."""
-    with open_store(db) as st:
+    """Write the matching results to ``path`` (JSONL, CSV or Parquet; ``-`` is standard
+    output); returns how many. Never over the database it reads."""
+    with open_store(db, readonly=True) as st:
         rs = st.query(**filters(**flt))
-    return export_results(rs, path, fmt)
+    return export_results(rs, path, fmt, protect=[db])
 
 
-def import_files(db: Path, paths: list[Path], fmt: str | None = None) -> list[dict[str, Any]]:
-    """Merge results from other machines; every file is parsed completely before anything is
-    written, so a bad file adds nothing. Returns per file: added, already present."""
-    batches = [(p, list(read_results(p, fmt))) for p in paths]
-    summary = []
-    with open_store(db, must_exist=False) as st:
-        for p, rs in batches:
-            added, skipped = st.add_many(rs)
-            summary.append({"file": str(p), "added": added, "already_present": skipped})
-    return summary
+def import_files(
+    db: Path,
+    paths: list[Path],
+    fmt: str | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Merge results from other machines (:func:`accelbench.results.io.import_files`): every
+    record validated, every file read before anything is written, all in one transaction,
+    each file kept as the source of its results. Returns per file: added, already present,
+    conflicts (ids stored with other content, kept as stored). Ctrl-C raises
+    :class:`accelbench.results.io.ImportInterrupted`, saying what was committed."""
+    return [s.as_dict() for s in io.import_files(paths, db, fmt, notice)]
 
 
 def delete(

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,8 +26,10 @@ from accelbench.api.references import ReferenceBook, build_references
 from accelbench.config import PeakSpec, Suite
 from accelbench.devices import BaseDevice, make_device
 from accelbench.environment import collect_environment
-from accelbench.errors import DeviceError, Unsupported, UserError
+from accelbench.errors import StoreError, Unsupported, UserError
 from accelbench.hoststate import HostMonitor, HostReaders
+from accelbench.limits import check_threads
+from accelbench.locking import device_lock
 from accelbench.power.metrics import power_metrics
 from accelbench.power.session import DEFAULT_RATE_HZ, PowerMonitor
 from accelbench.results.schema import (
@@ -42,7 +41,7 @@ from accelbench.results.schema import (
     Status,
     case_key,
 )
-from accelbench.results.store import Store
+from accelbench.results.store import Store, validation_summary
 from accelbench.timing.settings import MeasureSettings
 from accelbench.workloads import CaseOutput, RunContext, Workload
 
@@ -80,49 +79,8 @@ class RunReport:
 def set_threads(threads: int | None) -> int:
     """Apply the CPU intra-op thread setting (None keeps torch's default) and return it."""
     if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads {threads}: expected a positive integer")
-        torch.set_num_threads(threads)
+        torch.set_num_threads(check_threads(threads))
     return torch.get_num_threads()
-
-
-@contextmanager
-def device_lock(spec: str) -> Iterator[None]:
-    """Hold this host's lock on a device for the length of a sweep.
-
-    Two sweeps on one device distort each other's timings while both store 'ok' numbers, so
-    the second is refused with the first one's pid. The kernel drops the lock when its holder
-    dies, so a killed sweep never leaves a stale lock. (No-op where ``fcntl`` is missing.)
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    # ACCELBENCH_LOCK_DIR lets a test session keep its fake sweeps out of the host's real lock
-    # folder, so running the tests never makes a real sweep on this host report "busy".
-    folder = (
-        Path(os.environ.get("ACCELBENCH_LOCK_DIR") or tempfile.gettempdir()) / "accelbench-locks"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{spec.replace(':', '_')}.lock").open("a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            owner = f.read().strip() or "unknown"
-            raise DeviceError(
-                f"--device {spec}: busy, another accelbench run (pid {owner}) is measuring on "
-                "it; two sweeps on one device distort each other's timings, so wait for it"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def new_run_id(suite: str) -> str:
@@ -312,33 +270,100 @@ def _result(
             "stop_reason": m.stop_reason,
             "cache": m.cache,
         }
-        if m.flush_bytes is not None:
-            config["protocol"].update(flush_bytes=m.flush_bytes, flush_source=m.flush_source)
+    if m is not None and m.flush_bytes is not None:
+        config["protocol"].update(flush_bytes=m.flush_bytes, flush_source=m.flush_source)
     description = workload.describe(case)
     if measure_cfg.get("cache") == "cold":  # the same case measured warm reads differently
         description += " cold cache"
-    return Result(
-        run_id=run_id,
-        suite=suite.name,
-        workload=wl_name,
-        kind=workload.kind,
-        case=case,
-        description=description,
-        config=config,
-        device=device.spec,
-        status=out.status,
-        message=out.message,
-        metrics=out.metrics,
-        samples=m.samples_s if m else [],
-        summary=m.summary if m else None,
-        trace=out.trace,
-        references=references,
-        host=host,
-        environment=env,
-        started_at=started,
-        finished_at=datetime.now(timezone.utc),
-        distributed=out.distributed,
-    )
+    try:
+        return Result(
+            run_id=run_id,
+            suite=suite.name,
+            workload=wl_name,
+            kind=workload.kind,
+            case=case,
+            description=description,
+            config=config,
+            device=device.spec,
+            status=out.status,
+            message=out.message,
+            metrics=out.metrics,
+            samples=m.samples_s if m else [],
+            summary=m.summary if m else None,
+            trace=out.trace,
+            references=references,
+            host=host,
+            environment=env,
+            started_at=started,
+            finished_at=datetime.now(timezone.utc),
+            distributed=out.distributed,
+        )
+    except ValidationError as exc:
+        # A measurement that produced a non-finite number (or another invalid field) is
+        # stored as an error saying which, never as a record an import would refuse.
+        return Result(
+            run_id=run_id,
+            suite=suite.name,
+            workload=wl_name,
+            kind=workload.kind,
+            case=case,
+            description=description,
+            config={"measure": measure_cfg},
+            device=device.spec,
+            status=Status.ERROR,
+            message=f"the case produced an invalid record: {validation_summary(exc)}"[:500],
+            environment=env,
+            started_at=started,
+            finished_at=datetime.now(timezone.utc),
+        )
+
+
+DIED_MESSAGE = (
+    "process died during this case (killed by a signal, e.g. the kernel's out-of-memory "
+    "killer, crashed, or stopped on a store it could not write); not measured again in this "
+    "run, the next run retries it"
+)
+
+
+def _died_result(
+    st: Store, run_id: str, plan: Plan, suite: Suite, env: Environment, device: BaseDevice
+) -> Result | None:
+    """An ``error`` result for the case a resumed run's process was measuring when it died,
+    so the resumed sweep moves past the case that killed it instead of dying on it again."""
+    died = st.take_in_flight(run_id)
+    if died is None:
+        return None
+    for wl_name, wl, case, ms in plan.items():
+        if wl_name == died.get("workload") and case_key(case) == died.get("case_key"):
+            started = died.get("started_at")
+            return Result(
+                run_id=run_id,
+                suite=suite.name,
+                workload=wl_name,
+                kind=wl.kind,
+                case=case,
+                description=wl.describe(case),
+                config={"measure": ms.model_dump(), "died": died},
+                device=device.spec,
+                status=Status.ERROR,
+                message=DIED_MESSAGE,
+                environment=env,
+                started_at=(
+                    datetime.fromisoformat(started) if started else datetime.now(timezone.utc)
+                ),
+                finished_at=datetime.now(timezone.utc),
+            )
+    return None  # the suite no longer has that case
+
+
+def _mark_interrupted(st: Store, run_id: str) -> bool:
+    """Best effort: a full disk may refuse even this small write (the run is then resumed
+    anyway, as its process is gone)."""
+    try:
+        st.finish_run(run_id, "interrupted")
+        return True
+    except StoreError:
+        return False
 
 
 def run_suite(
@@ -382,6 +407,14 @@ def run_suite(
         with device_lock(dev.spec):
             run_id = (resume and st.resumable_run(s.name, dev.spec, env.host, n_threads)) or None
             resumed = run_id is not None
+            if not plan.n_cases:
+                raise UserError(
+                    f"suite {s.name}: no cases to run; every workload's grid is empty "
+                    f"({', '.join(w.name for w in plan.workloads)})"
+                )
+            died = _died_result(st, run_id, plan, s, env, dev) if run_id else None
+            if died is not None:
+                st.add(died)
             done: dict[tuple[str, str], str] = {}
             if resume:
                 done = _already_done(st, s.name, dev.spec, env.host, n_threads, run_id, plan)
@@ -396,11 +429,16 @@ def run_suite(
                 wall_s=0.0,
                 stored_in_runs=sorted(set(done.values())),
             )
+            if died is not None:
+                report.results.append(died)
             if not todo:  # everything is stored already: close a finished-but-unmarked run
                 if run_id is not None:
                     st.finish_run(run_id, "complete")
-                report.run_id = None
-                rep.start(None, plan.n_cases, report.skipped_already_stored)
+                if died is None:
+                    report.run_id = None
+                rep.start(report.run_id, plan.n_cases, report.skipped_already_stored)
+                if died is not None:
+                    rep.case_finished(died)
                 rep.finish()
                 report.wall_s = time.perf_counter() - t0
                 return report
@@ -420,9 +458,20 @@ def run_suite(
             monitor_host = host or HostMonitor(HostReaders(device=dev.activity))
             monitor_host.mark()  # the first case's window starts here at the latest
             rep.start(run_id, plan.n_cases, report.skipped_already_stored)
+            if died is not None:
+                rep.case_finished(died)
             try:
                 for wl_name, wl, case, ms in todo:
                     rep.case_started(f"{wl_name}: {wl.describe(case)}")
+                    st.mark_in_flight(
+                        run_id,
+                        {
+                            "workload": wl_name,
+                            "case_key": case_key(case),
+                            "started_at": datetime.now(timezone.utc).isoformat(),
+                            "pid": os.getpid(),
+                        },
+                    )
                     ctx = RunContext(
                         device=dev,
                         info=info,
@@ -453,6 +502,19 @@ def run_suite(
                 report.wall_s = time.perf_counter() - t0
                 rep.finish()
                 return report
+            except BaseException as exc:
+                # The store refused a result (disk full, read-only file) or something broke:
+                # mark the run interrupted so it is resumed, never left 'running'.
+                rep.finish()
+                marked = _mark_interrupted(st, run_id)
+                if isinstance(exc, StoreError):
+                    raise StoreError(
+                        f"{exc}; run {run_id} is "
+                        + ("marked interrupted" if marked else "interrupted (its process ends)")
+                        + f" with {len(report.results)} results of this invocation stored; "
+                        "fix that and run the same command again to resume"
+                    ) from None
+                raise
             st.finish_run(run_id, "complete")
             rep.finish()
             report.wall_s = time.perf_counter() - t0

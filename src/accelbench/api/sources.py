@@ -18,10 +18,10 @@ from accelbench.results.store import RunRow, Store
 
 
 def _group(store: Store, row: RunRow, source: str) -> RunGroup:
-    results = store.query(run=row.run_id)
+    results = [r for r in store.query(run=row.run_id) if r.run_id == row.run_id]
     if not results:
-        raise StoreError(f"run {row.run_id} in {source} has no results")
-    return RunGroup(
+        raise StoreError(f"run {row.run_id} in {source} has no readable results")
+    g = RunGroup(
         key=row.run_id,
         suite=row.suite,
         platform=platform_of(results[0]),
@@ -30,6 +30,13 @@ def _group(store: Store, row: RunRow, source: str) -> RunGroup:
         state=row.state,
         started_at=row.started_at,
     )
+    if row.state != "imported" and (imported := store.imported_ids(row.run_id)):
+        # Results imported under a run measured here: say so, they are not this machine's.
+        g.notes.append(
+            f"{len(imported)} result(s) of run {row.run_id} were imported from another "
+            "file, not measured in this run here (accelbench results list --run shows them)"
+        )
+    return g
 
 
 def find_run(store: Store, prefix: str, source: str) -> RunRow:
@@ -51,7 +58,10 @@ def select_runs(store: Store, source: str, run_ids: list[str] | None = None) -> 
     """The runs to report: the given ones in order, or else the newest run of each suite on
     each platform (older repeats are named in a note rather than silently mixed in)."""
     if run_ids:
-        return [_group(store, find_run(store, rid, source), source) for rid in run_ids]
+        # A run named twice (or by two prefixes) is reported once.
+        rows = {find_run(store, rid, source).run_id: None for rid in run_ids}
+        by_id = {r.run_id: r for r in store.runs()}
+        return [_group(store, by_id[rid], source) for rid in rows]
     rows = [r for r in store.runs() if r.n_results]
     newest: dict[tuple[str, str, str, int], RunRow] = {}
     older: dict[tuple[str, str, str, int], list[str]] = {}
@@ -62,7 +72,11 @@ def select_runs(store: Store, source: str, run_ids: list[str] | None = None) -> 
         newest[key] = r
     groups = []
     for key, row in newest.items():
-        g = _group(store, row, source)
+        try:
+            g = _group(store, row, source)
+        except StoreError as exc:  # every result of it unreadable: the others still report
+            store.warn(f"{exc}; left out of the report")
+            continue
         if key in older:
             g.notes.append(
                 f"{len(older[key])} older run(s) of {row.suite} on this platform left out "
@@ -80,7 +94,7 @@ def resolve_side(spec: str, db: Path) -> RunGroup:
     if path.suffix in {".db", ".sqlite", ".sqlite3"} or path.is_file():
         if not path.is_file():
             raise StoreError(f"{spec}: no such database file")
-        with Store(path) as store:
+        with Store(path, readonly=True) as store:
             results = store.query()
         if not results:
             raise StoreError(f"{spec}: the database holds no results")
@@ -101,7 +115,7 @@ def resolve_side(spec: str, db: Path) -> RunGroup:
         return g
     if not db.is_file():
         raise StoreError(f"--db {db}: no such database file (needed to find {spec!r})")
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         if "@" in spec:
             suite, _, device = spec.partition("@")
             rows = [r for r in store.runs() if r.suite == suite and r.device == device]

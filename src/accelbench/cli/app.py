@@ -17,6 +17,7 @@ from rich.console import Console
 from accelbench import __version__
 from accelbench.errors import UserError
 from accelbench.results.schema import Result
+from accelbench.terminal import SafeConsole
 
 app = typer.Typer(
     help="Benchmark neural-network accelerators honestly: measured, reproducible, stored.",
@@ -30,8 +31,10 @@ results_app = typer.Typer(
 )
 app.add_typer(results_app, name="results")
 
-out = Console()
-err = Console(stderr=True)
+# Stored strings may come from other machines: never let them drive the terminal (markup off,
+# control characters shown as escapes; see accelbench.terminal).
+out: Console = SafeConsole()
+err: Console = SafeConsole(stderr=True)
 
 DbOpt = Annotated[Path, typer.Option("--db", help="result store (SQLite file)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
@@ -52,9 +55,9 @@ PowerRateOpt = Annotated[
 
 
 def check_power_rate(hz: float) -> float:
-    if not 0 < hz <= 1000:
-        raise UserError(f"--power-rate {hz:g}: expected samples per second between 0 and 1000")
-    return hz
+    from accelbench.limits import check_power_rate as check
+
+    return check(hz)
 
 
 def print_json(data: Any) -> None:

@@ -77,7 +77,7 @@ def devices(
                 t.add_row(f"power: {m['meter']}", f"unavailable ({m['reason']})")
         out.print(t)
     for p in absent:
-        out.print(f"[dim]{p.kind}: not present ({p.reason})[/dim]")
+        out.print(f"{p.kind}: not present ({p.reason})", style="dim")
 
 
 @app.command()

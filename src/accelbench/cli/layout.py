@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from accelbench.terminal import printable
+
 
 @dataclass(frozen=True)
 class Col:
@@ -73,10 +75,12 @@ def fitted_table(
     """A rich table of ``rows`` that fits ``console.width``, and the headers left out.
 
     Cells are plain text (no markup), so stored strings such as a failure message are shown
-    as they are.
+    as they are, with control characters made visible (a stored string is data: it must not
+    move the cursor, retitle the terminal or clear the screen).
     """
+    rows = [[printable(c) for c in r] for r in rows]
     keep = fit_columns(cols, rows, console.width)
-    t = Table(title=title)
+    t = Table(title=printable(title) if title is not None else None)
     for i in keep:
         c = cols[i]
         t.add_column(

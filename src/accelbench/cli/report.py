@@ -10,9 +10,11 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from accelbench import fileio
 from accelbench.cli.app import DEFAULT_DB, DbOpt, JsonOpt, app, describe, err, out, print_json
 from accelbench.errors import UserError
 from accelbench.names import describe_case
+from accelbench.terminal import printable
 from accelbench.timing.intervals import RESAMPLES, SEED
 
 MAX_DIFFERENCES = 12
@@ -57,13 +59,14 @@ def report(
     )
     w = done.written
     extra = f", {len(w.figures)} figures in {figures}" if figures else ""
-    out.print(
+    to_stream = fileio.is_stream(w.path)  # the report itself is on stdout: talk on stderr
+    (err if to_stream else out).print(
         f"report of {done.n_results} results from {len(done.groups)} run(s): "
         f"{w.bytes / 1024:.0f} KiB in {w.seconds:.1f} s{extra}",
         highlight=False,
     )
-    # The path alone on the last line, so scripts can pick it up.
-    print(w.path.resolve())
+    if not to_stream:  # the path alone on the last line, so scripts can pick it up
+        print(w.path.resolve())
 
 
 @app.command("compare")
@@ -118,9 +121,14 @@ def compare_cmd(
 
     if top < 0:
         raise UserError(f"--top {top}: expected 0 or more")
+    from accelbench.limits import check_price
+
     for name, price in (("--base-price", base_price), ("--candidate-price", candidate_price)):
-        if price is not None and not price > 0:
-            raise UserError(f"{name} {price:g}: expected a positive hourly price in USD")
+        if price is not None:
+            check_price(price, name)
+    to_stream = output is not None and fileio.is_stream(output)
+    if to_stream and as_json:
+        raise UserError(f"--output {output}: standard output already carries --json")
     outcome = compare(
         base,
         candidate,
@@ -133,12 +141,14 @@ def compare_cmd(
     cmp = outcome.comparison
     if as_json:
         print_json(cmp.as_dict())
-    else:
+    elif not to_stream:  # with -o -, stdout carries the written comparison alone
         _print_comparison(cmp, top)
         _print_cost(cmp, base_price, candidate_price)
     if output is not None:
         w = write_comparison(outcome, output)
-        out.print(f"comparison written: {output} ({w.bytes / 1024:.0f} KiB)", highlight=False)
+        (err if to_stream else out).print(
+            f"comparison written: {output} ({w.bytes / 1024:.0f} KiB)", highlight=False
+        )
     if not cmp.pairs and not cmp.one_sided and not cmp.mismatched:
         err.print("no configuration was measured on both sides: nothing to compare")
         raise typer.Exit(1)
@@ -192,8 +202,9 @@ def _ratio(ratio: float, iv: Any) -> str:
 
 
 def _plain(text: str) -> Text:
-    """Text from results (names, messages) shown as is: never read as rich markup."""
-    return Text(text)
+    """Text from results (names, messages) shown as is: never read as rich markup, control
+    characters made visible."""
+    return Text(printable(text))
 
 
 def _print_head(cmp: Any) -> None:

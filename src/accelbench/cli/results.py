@@ -8,13 +8,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from accelbench import fileio
 from accelbench.api import results as api
 from accelbench.cli.app import (
     DEFAULT_DB,
     DbOpt,
     JsonOpt,
     describe,
+    err,
     out,
     print_json,
     results_app,
@@ -131,7 +134,10 @@ def results_show(
     if as_json:
         sys.stdout.write(r.model_dump_json(indent=2) + "\n")
         return
-    out.print(f"[bold]{r.result_id}[/bold]  {r.suite}/{r.workload}  {r.device}  {r.status.value}")
+    out.print(
+        Text(r.result_id, style="bold"),
+        f" {r.suite}/{r.workload}  {r.device}  {r.status.value}",
+    )
     if r.message:
         out.print(f"message: {r.message}")
     out.print(f"case: {r.case}")
@@ -161,7 +167,9 @@ def results_show(
 
 @results_app.command("export")
 def results_export(
-    path: Annotated[Path, typer.Argument(help="output file: .jsonl, .csv or .parquet")],
+    path: Annotated[
+        Path, typer.Argument(help="output file: .jsonl, .csv or .parquet; - for stdout (JSONL)")
+    ],
     db: DbOpt = DEFAULT_DB,
     fmt: Annotated[
         str | None,
@@ -180,7 +188,7 @@ def results_export(
     n = api.export(
         db, path, fmt, run_id=run_id, suite=suite, device=device, status=status, workload=workload
     )
-    out.print(f"exported {n} results to {path}")
+    (err if fileio.is_stream(path) else out).print(f"exported {n} results to {path}")
 
 
 @results_app.command("import")
@@ -198,13 +206,30 @@ def results_import(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Merge results from other machines; results already present (same id) are skipped."""
-    summary = api.import_files(db, paths, fmt)
+    """Merge results from other machines; results already present (same id) are skipped.
+
+    Every record is validated as a fresh measurement would be, and every file is read before
+    anything is written: one bad record adds nothing. All files go in one transaction, each
+    remembered as the source of its results; imported results never stand in for this
+    machine's own measurements."""
+    from accelbench.results.io import ImportInterrupted
+
+    try:
+        summary = api.import_files(
+            db, paths, fmt, notice=lambda m: err.print(m, highlight=False, soft_wrap=True)
+        )
+    except ImportInterrupted as exc:
+        err.print(str(exc), highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     if as_json:
         print_json(summary)
         return
     for s in summary:
-        out.print(f"{s['file']}: {s['added']} added, {s['already_present']} already present")
+        out.print(
+            f"{s['file']}: {s['added']} added, {s['already_present']} already present"
+            + (f", {len(s['conflicts'])} conflicting (kept as stored)" if s["conflicts"] else ""),
+            highlight=False,
+        )
 
 
 @results_app.command("delete")

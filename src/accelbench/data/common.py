@@ -16,9 +16,11 @@ decoded again, never served stale.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -212,11 +214,20 @@ def cached(
         except Exception:  # corrupt or from an incompatible torch: decode again
             pass
     data = build()
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(data, tmp)
+        # Opened here, not by torch.save(path): an unwritable folder is then an OSError that
+        # names the path, not torch's "inline_container.cc" RuntimeError.
+        with tmp.open("wb") as f:
+            torch.save(data, f)
         tmp.replace(path)
-    except OSError:  # a read-only cache is slower, not wrong
-        pass
+    except (OSError, RuntimeError) as exc:  # a read-only cache is slower, not wrong
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        sys.stderr.write(
+            f"warning: cache {cache_dir}: cannot write {path.name} ({reason}); "
+            f"{name} will be decoded again next time (set {ENV_CACHE_DIR} to a writable folder)\n"
+        )
     return data, False

@@ -292,6 +292,12 @@ class BaseDevice:
     def memory_total(self) -> tuple[int | None, str | None]:
         return None, "not reported by this device"
 
+    def memory_free(self) -> tuple[int | None, str | None]:
+        """Bytes a new case could allocate now, or None with the reason. Checked against a
+        case's analytic memory need before it allocates, so a case that cannot fit is stored
+        as oom rather than getting the process killed (see accelbench.workloads.memory)."""
+        return None, "not reported by this device"
+
     def runtime_versions(self) -> dict[str, str]:
         return {"torch": torch.__version__}
 
@@ -537,6 +543,16 @@ class TorchAcceleratorDevice(BaseDevice):
             return int(self.module().get_device_properties(self.index).total_memory), None
         except Exception as exc:
             return None, f"could not read device properties: {exc}"
+
+    def memory_free(self) -> tuple[int | None, str | None]:
+        mod = self.module()
+        try:
+            free, _ = mod.mem_get_info(self.index)
+            # Blocks torch's caching allocator holds but does not use are free to the case.
+            cached = int(mod.memory_reserved(self.index)) - int(mod.memory_allocated(self.index))
+            return int(free) + max(cached, 0), None
+        except Exception as exc:
+            return None, f"could not read free memory: {exc}"
 
     def synchronize(self) -> None:
         self.module().synchronize(self.index)

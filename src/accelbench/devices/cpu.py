@@ -82,6 +82,68 @@ def cpu_details() -> dict[str, Any]:
     }
 
 
+_NO_LIMIT = 2**62  # cgroup v1 writes "unlimited" as a number near 2**63
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # v2 writes "max" for no limit
+
+
+def _inactive_file(stat_file: Path, key: str) -> int:
+    try:
+        for line in stat_file.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def cgroup_memory_room(proc_cgroup: Path = Path("/proc/self/cgroup")) -> int | None:
+    """Bytes this process can still use before its memory cgroup (or an ancestor) hits its
+    limit, counting reclaimable page cache as free (as ``docker stats`` does); None where no
+    limit is set or cgroups are not readable. Handles cgroup v2 and v1."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    candidates: list[tuple[Path, str, str, str]] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        rel = path.lstrip("/")
+        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            candidates.append(
+                (Path("/sys/fs/cgroup") / rel, "memory.max", "memory.current", "inactive_file")
+            )
+        elif "memory" in controllers.split(","):
+            candidates.append(
+                (
+                    Path("/sys/fs/cgroup/memory") / rel,
+                    "memory.limit_in_bytes",
+                    "memory.usage_in_bytes",
+                    "total_inactive_file",
+                )
+            )
+    room: int | None = None
+    for leaf, limit_file, usage_file, inactive in candidates:
+        folder = leaf
+        while True:
+            limit, usage = _read_int(folder / limit_file), _read_int(folder / usage_file)
+            if limit is not None and usage is not None and limit < _NO_LIMIT:
+                used = max(usage - _inactive_file(folder / "memory.stat", inactive), 0)
+                here = max(limit - used, 0)
+                room = here if room is None else min(room, here)
+            if folder == folder.parent or folder.name in ("cgroup", "memory"):
+                break
+            folder = folder.parent
+    return room
+
+
 @lru_cache(maxsize=1)
 def _cpu_math_libraries() -> dict[str, str]:
     """Versions of the kernels' libraries (oneDNN, MKL, OpenBLAS) from torch's build config:
@@ -123,6 +185,14 @@ class CpuDevice(BaseDevice):
 
     def memory_total(self) -> tuple[int | None, str | None]:
         return int(psutil.virtual_memory().total), None
+
+    def memory_free(self) -> tuple[int | None, str | None]:
+        # What the kernel can give without swapping (beyond it the case would time the disk,
+        # and past swap the kernel kills the process), within this process's memory cgroup
+        # limit where one is set (a container sees the host's RAM but is killed at its limit).
+        free = int(psutil.virtual_memory().available)
+        room = cgroup_memory_room()
+        return (free if room is None else min(free, room)), None
 
     def runtime_versions(self) -> dict[str, str]:
         v = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}

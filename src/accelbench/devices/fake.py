@@ -206,6 +206,9 @@ class FakeDevice(BaseDevice):
     def memory_total(self) -> tuple[int | None, str | None]:
         return self.memory_bytes, None
 
+    def memory_free(self) -> tuple[int | None, str | None]:
+        return self.memory_bytes, None  # every case starts with an empty simulated allocator
+
     def runtime_versions(self) -> dict[str, str]:
         return {"torch": torch.__version__, "fake_runtime": "1.0"}
 

@@ -47,6 +47,13 @@ class MpsDevice(TorchAcceleratorDevice):
         except Exception as exc:
             return None, f"torch.mps.recommended_max_memory() failed: {exc}"
 
+    def memory_free(self) -> tuple[int | None, str | None]:
+        try:
+            used = int(torch.mps.current_allocated_memory())
+            return max(int(torch.mps.recommended_max_memory()) - used, 0), None
+        except Exception as exc:
+            return None, f"torch.mps memory queries failed: {exc}"
+
     def synchronize(self) -> None:
         torch.mps.synchronize()
 

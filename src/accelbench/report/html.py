@@ -3,11 +3,18 @@ network fetches, so it opens offline, mails as one attachment and archives as it
 
 from __future__ import annotations
 
-from html import escape
+import html
 from typing import Any
 
 from accelbench.report.model import Link, ReportDoc, Section, Table, fmt
 from accelbench.report.plots import to_svg
+from accelbench.terminal import printable
+
+
+def escape(text: str) -> str:
+    """HTML-escaped, with control characters (invalid in HTML) shown as visible escapes."""
+    return html.escape(printable(text))
+
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;

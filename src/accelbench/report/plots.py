@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +18,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from accelbench import fileio
 from accelbench.analysis.bandwidth import BandwidthSeries
 from accelbench.analysis.compare import Comparison
 from accelbench.analysis.inference import InferenceRow
@@ -96,9 +97,14 @@ def to_svg(fig: Figure) -> str:
     return text[start:] if start >= 0 else text
 
 
-def save(fig: Figure, path: Path) -> Path:
+def save(
+    fig: Figure, path: Path, *, option: str = "--figures", protect: Iterable[Path] = ()
+) -> Path:
+    """Write ``fig`` to ``path`` (format from the suffix) through :mod:`accelbench.fileio`:
+    complete or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format=path.suffix.lstrip(".") or "svg")
+    with fileio.open_output(path, option=option, protect=protect) as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "svg")
     return path
 
 

@@ -4,6 +4,12 @@ A record carries everything needed to explain its numbers later: the resolved co
 samples, metrics with units (or the reason a metric is unavailable), and the environment it ran
 in. ``SCHEMA_VERSION`` rises whenever a field changes meaning; :func:`upgrade_record` lifts
 older records so stores and exports from other machines stay readable.
+
+A record is validated the same way whether it was just measured or comes from an import:
+numbers must be finite (JSON has no NaN or infinity, so one would be stored as ``null`` and
+break every reader later), the free-form ``case`` and ``config`` may not nest deeper than
+:data:`MAX_NESTING`, and
+the ids must be the ones its content gives (an import cannot pose as another record).
 """
 
 from __future__ import annotations
@@ -15,11 +21,47 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from accelbench.timing.stats import Summary
 
 SCHEMA_VERSION = 6
+MAX_NESTING = 32
+"""Levels of lists and objects allowed inside ``case`` and ``config``: real records
+use fewer than ten, and a deeper one (200,000 levels from a hostile file) would exhaust the
+recursion of every JSON reader that meets it later."""
+
+
+def _fine(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` holds only finite numbers within :data:`MAX_NESTING` levels (the
+    fast check every record passes through; recursion is bounded by the nesting limit)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return True
+    if depth >= MAX_NESTING:
+        return False
+    return all(_fine(v, depth + 1) for v in value)
+
+
+def check_tree(value: Any, where: str) -> None:
+    """Raise ``ValueError`` naming the path of the first non-finite number, or of nesting
+    deeper than :data:`MAX_NESTING`, inside ``value`` (walked without recursion)."""
+    if _fine(value):
+        return
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while stack:
+        v, path, depth = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise ValueError(f"{path}: {v} is not a finite number")
+        elif isinstance(v, (dict, list, tuple)):
+            if depth >= MAX_NESTING:
+                raise ValueError(f"{path}: nested deeper than {MAX_NESTING} levels")
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            stack.extend((x, f"{path}.{k}", depth + 1) for k, x in items)
 
 
 class Status(str, Enum):
@@ -34,7 +76,7 @@ class Status(str, Enum):
 class Metric(BaseModel):
     """A measured value with its unit, or ``None`` with the reason it could not be measured."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     value: float | None
     unit: str
@@ -86,7 +128,7 @@ class Environment(BaseModel):
 class EpochRecord(BaseModel):
     """One epoch of a training run: the point on its validation curve and what it cost."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     epoch: int = Field(ge=1)
     wall_s: float = Field(description="time since before setup, at the end of this epoch")
@@ -146,7 +188,7 @@ class PeakRef(BaseModel):
     """A measured ceiling (a stored ``peak-gemm`` or ``peak-bandwidth`` result), with how much
     to trust it, copied at the time of comparison so a report needs nothing else."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     result_id: str | None = None
     value: float = Field(description="FLOP/s for compute, B/s for bandwidth")
@@ -175,7 +217,7 @@ class PeakRef(BaseModel):
 class DatasheetRef(BaseModel):
     """The datasheet entry that matched the device (see ``devices/specs.yaml``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str
     source: str
@@ -186,7 +228,7 @@ class DatasheetRef(BaseModel):
 class IdleRef(BaseModel):
     """The stored idle-power result net energy was computed against."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     result_id: str | None = None
     watts: float
@@ -325,7 +367,7 @@ class HostState(BaseModel):
 class Result(BaseModel):
     """One benchmark case's outcome. Immutable once created."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     schema_version: int = SCHEMA_VERSION
     result_id: str = ""
@@ -372,25 +414,40 @@ class Result(BaseModel):
         "a single process",
     )
 
+    @field_validator("case", "config")
+    @classmethod
+    def _finite_and_shallow(cls, value: Any, info: ValidationInfo) -> Any:
+        check_tree(value, str(info.field_name))
+        return value
+
     @model_validator(mode="after")
     def _derive_ids(self) -> Result:
         # Ids are a pure function of content fixed at creation, so the same record keeps the
         # same id on every machine it is exported to, and an import can skip what it has.
-        if not self.case_key:
-            object.__setattr__(self, "case_key", case_key(self.case))
-        if not self.result_id:
-            ident = "|".join(
-                [
-                    self.run_id,
-                    self.suite,
-                    self.workload,
-                    self.case_key,
-                    self.device,
-                    self.environment.host,
-                    self.started_at.isoformat(),
-                ]
+        # A record that carries ids its content does not give is refused: it would pose as
+        # another result (or pair with the wrong case in a comparison).
+        key = case_key(self.case)
+        if self.case_key and self.case_key != key:
+            raise ValueError(f"case_key {self.case_key!r} does not match the case ({key!r})")
+        object.__setattr__(self, "case_key", key)
+        ident = "|".join(
+            [
+                self.run_id,
+                self.suite,
+                self.workload,
+                key,
+                self.device,
+                self.environment.host,
+                self.started_at.isoformat(),
+            ]
+        )
+        rid = hashlib.sha256(ident.encode()).hexdigest()[:32]
+        if self.result_id and self.result_id != rid:
+            raise ValueError(
+                f"result_id {self.result_id!r} does not match the record's content (its id "
+                f"would be {rid}): the record was altered or is not what it claims to be"
             )
-            object.__setattr__(self, "result_id", hashlib.sha256(ident.encode()).hexdigest()[:32])
+        object.__setattr__(self, "result_id", rid)
         return self
 
     def metric(self, name: str) -> float | None:

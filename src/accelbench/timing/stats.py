@@ -18,9 +18,12 @@ HIGH_SPREAD_THRESHOLD = 0.10  # IQR / median above this flags a measurement as n
 
 
 class Summary(BaseModel):
-    """Statistics of one set of samples, all in the samples' unit (seconds for timings)."""
+    """Statistics of one set of samples, all in the samples' unit (seconds for timings).
 
-    model_config = ConfigDict(frozen=True)
+    Finite numbers only: :func:`summarize` never makes others, and a stored record holding one
+    would read back as ``null``."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     n: int
     mean: float

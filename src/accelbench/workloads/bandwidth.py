@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from accelbench.devices.base import BaseDevice, elements_of
 from accelbench.errors import Unsupported
-from accelbench.results.schema import Basis, Metric
+from accelbench.results.schema import Basis, Metric, Status
 from accelbench.timing.protocol import Measurement, measure
 from accelbench.workloads.base import (
     WORKLOADS,
@@ -33,6 +33,7 @@ from accelbench.workloads.base import (
     Workload,
     peak_memory_metric,
 )
+from accelbench.workloads.memory import check_fits
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 # float32 buffers: every accelerator copies them natively, and the STREAM triad needs arithmetic.
@@ -47,6 +48,8 @@ Direction = Literal["h2d", "d2h", "d2d", "triad"]
 HostMemory = Literal["pinned", "pageable"]
 DeviceMethod = Literal["d2d", "triad"]
 HOST_TRANSFERS = ("h2d", "d2h")
+# Device buffers of one case's size each (host buffers live in host memory).
+DEVICE_BUFFERS = {"h2d": 1, "d2h": 1, "d2d": 2, "triad": 3}
 
 CONVENTIONS: dict[str, str] = {
     "h2d": "gbs = bytes / median time: each byte crosses the host-device link once; GB = 1e9 B",
@@ -259,6 +262,9 @@ class Bandwidth(Workload):
                 "a blocking host copy cannot be captured in a device graph; measure h2d and d2h "
                 "with cuda_graph: false"
             )
+        need = DEVICE_BUFFERS[direction] * nbytes
+        if (oom := check_fits(ctx, need, self.describe(case))) is not None:
+            return oom
         kernel = make_kernel(direction, nbytes, ctx.device, case.get("host_memory"))
         meas = measure(kernel.fn, ctx.device, ctx.measure, power=ctx.power)
         verify(kernel)
@@ -318,8 +324,13 @@ class PeakBandwidth(Workload):
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
         best: tuple[float, str, int, Measurement] | None = None
         per_case: dict[str, Metric] = {}
+        too_big: dict[str, Any] = {}
         for method in case["methods"]:
             for nbytes in case["sizes"]:
+                what = f"{method} {format_bytes(nbytes)}"
+                if (oom := check_fits(ctx, DEVICE_BUFFERS[method] * nbytes, what)) is not None:
+                    too_big[what] = oom.config["memory_check"]
+                    continue  # a size that cannot fit is skipped; the others still measure
                 kernel = make_kernel(method, nbytes, ctx.device)
                 meas = measure(kernel.fn, ctx.device, ctx.measure, power=ctx.power)
                 verify(kernel)
@@ -329,7 +340,15 @@ class PeakBandwidth(Workload):
                     best = (rate, method, nbytes, meas)
                 del kernel  # free this size's buffers before the next, larger one
                 ctx.device.empty_cache()
-        assert best is not None
+        if best is None:
+            return CaseOutput(
+                metrics={},
+                status=Status.OOM,
+                message="out of memory (checked before allocating): no size fits: "
+                + "; ".join(f"{k} needs {v['need_bytes']:,} B" for k, v in too_big.items())
+                + f"; {next(iter(too_big.values()))['free_bytes']:,} B are free",
+                config={"memory_check": too_big},
+            )
         rate, method, nbytes, meas = best
         metrics = {
             "peak_gbs": Metric(value=rate / 1e9, unit="GB/s"),
@@ -341,6 +360,8 @@ class PeakBandwidth(Workload):
             "best_bytes": nbytes,
             "byte_convention": PEAK_CONVENTION,
         }
+        if too_big:
+            config["memory_check"] = too_big
         return CaseOutput(
             metrics=metrics,
             measurement=meas,

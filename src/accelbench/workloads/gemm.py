@@ -24,7 +24,7 @@ from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
 from accelbench.errors import Unsupported
 from accelbench.names import LOW_PRECISIONS, OPS_CONVENTION, GemmPrecision, Mode, rate_unit
-from accelbench.results.schema import Metric
+from accelbench.results.schema import Metric, Status
 from accelbench.timing.intervals import BootstrapSettings, rate_interval
 from accelbench.timing.protocol import Measurement, measure
 from accelbench.workloads.base import (
@@ -35,6 +35,7 @@ from accelbench.workloads.base import (
     Workload,
     throughput_metrics,
 )
+from accelbench.workloads.memory import check_fits
 
 
 def gemm_flops(m: int, n: int, k: int) -> float:
@@ -107,6 +108,11 @@ def gemm_cost(m: int, n: int, k: int, dtype: str, mode: str = "forward") -> fl.C
         eb, ob = _LOW_BYTES[dtype]
         return fl.matmul(m=m, n=n, k=k, elem_bytes=eb, out_elem_bytes=ob).total(mode)
     return fl.matmul(m=m, n=n, k=k, elem_bytes=torch_dtype(dtype).itemsize).total(mode)
+
+
+def gemm_memory_bytes(m: int, n: int, k: int, elem: int, mode: str = "forward") -> float:
+    """Bytes that exist at once: A, B and C; forward+backward adds dC, dA and dB."""
+    return float(elem * (m * k + k * n + m * n) * (2 if mode == "forward+backward" else 1))
 
 
 def _gemm_callable(
@@ -189,6 +195,9 @@ class Gemm(Workload):
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
         m, n, k, dtype = case["m"], case["n"], case["k"], case["dtype"]
         mode = case.get("mode", "forward")
+        need = gemm_memory_bytes(m, n, k, torch_dtype(dtype).itemsize, mode)
+        if (oom := check_fits(ctx, need, f"gemm {m}x{n}x{k} {mode} {dtype}")) is not None:
+            return oom
         with ctx.device.precision(dtype):
             fn = _gemm_callable(m, n, k, dtype, ctx, mode)
             meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
@@ -281,6 +290,9 @@ class PeakGemm(Workload):
         """(FLOP/s, measurement) of one shape, or why it could not run (out of memory, or a
         shape an 8-bit kernel's rules refuse: then the text starts with 'unsupported: ')."""
         m, n, k = shape
+        need = gemm_memory_bytes(m, n, k, torch_dtype(dtype).itemsize)
+        if (oom := check_fits(ctx, need, f"gemm {m}x{n}x{k} {dtype}")) is not None:
+            return oom.message or "out of memory (checked before allocating)"
         fn: Any = None
         try:
             try:
@@ -318,6 +330,11 @@ class PeakGemm(Workload):
             whys = list(dict.fromkeys(str(v) for v in tried.values()))
             if all(w.startswith("unsupported: ") for w in whys):
                 raise Unsupported("; ".join(w.removeprefix("unsupported: ") for w in whys))
+            if all(w.startswith("out of memory (checked before allocating)") for w in whys):
+                # nothing fits: an oom result that says so, without allocating (the sweep goes on)
+                return CaseOutput(
+                    metrics={}, status=Status.OOM, message=f"no shape fits: {whys[0]}"
+                )
             raise MemoryError(f"every shape ran out of memory: {whys[0]}")
         unit = rate_unit(dtype)
         shape, (rate, meas) = max(ok.items(), key=lambda kv: kv[1][0])

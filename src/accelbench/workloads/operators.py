@@ -38,6 +38,7 @@ from accelbench.workloads.base import (
     Workload,
     throughput_metrics,
 )
+from accelbench.workloads.memory import check_fits
 
 NonNeg = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
 
@@ -145,6 +146,13 @@ class OperatorWorkload(Workload):
         dtype, mode = case["dtype"], case["mode"]
         dev, dt = ctx.device.torch_device, torch_dtype(dtype)
         count = self.count(case, dt.itemsize)
+        # Inputs, weights and outputs exist at once (the forward's minimum bytes); a backward
+        # also holds the upstream gradient and the gradients it makes (its minimum bytes).
+        need = count.forward.min_bytes
+        if mode != "forward":
+            need = max(need, count.backward.min_bytes)
+        if (oom := check_fits(ctx, need, self.describe(case))) is not None:
+            return oom
         with ctx.device.precision(dtype), ctx.device.autotune(True):
             module = self.build(case, dev, dt)
             x = self.make_input(case, dev, dt)
@@ -252,6 +260,21 @@ class Conv2dParams(OperatorParams):
             )
         if any(p == "same" and k % 2 == 0 for p in self.padding for k in self.kernel_size):
             raise ValueError("padding 'same' needs odd kernel sizes (symmetric padding)")
+        # The grid is empty when no filter fits in any padded input: say why here, rather
+        # than run a sweep of zero cases.
+        spans = [
+            (s + 2 * _conv_padding({"padding": p, "dilation": d, "kernel_size": k}), d, k, s, p)
+            for s, k, p, d in itertools.product(
+                self.input_size, self.kernel_size, self.padding, self.dilation
+            )
+        ]
+        if not any(padded >= d * (k - 1) + 1 for padded, d, k, _, _ in spans):
+            padded, d, k, s, p = max(spans, key=lambda x: x[0] - x[1] * (x[2] - 1))
+            raise ValueError(
+                f"the grid is empty: no filter fits in its input (at best kernel {k} with "
+                f"dilation {d} spans {d * (k - 1) + 1} pixels, but input {s}x{s} padded by "
+                f"{p} is {padded} wide); use smaller kernels, larger inputs or more padding"
+            )
         return self
 
 
