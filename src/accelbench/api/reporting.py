@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from accelbench.analysis import compare as compare_results
@@ -11,7 +11,9 @@ from accelbench.analysis.groups import RunGroup
 from accelbench.api.results import open_store
 from accelbench.api.sources import resolve_side, select_runs
 from accelbench.errors import UserError
+from accelbench.frameworks import FRAMEWORKS, case_framework
 from accelbench.report import Written, write_report
+from accelbench.results.schema import case_key
 
 REPORT_FORMATS = ("html", "md")
 FIGURE_FORMATS = ("svg", "png")
@@ -58,11 +60,59 @@ class ComparisonOutcome:
     comparison: Comparison
 
 
-def compare(base: str, candidate: str, db: Path) -> ComparisonOutcome:
-    """Each side is a run id or prefix, ``SUITE@DEVICE``, or a database file."""
+def compare(
+    base: str,
+    candidate: str,
+    db: Path,
+    *,
+    base_framework: str | None = None,
+    candidate_framework: str | None = None,
+) -> ComparisonOutcome:
+    """Each side is a run id or prefix, ``SUITE@DEVICE``, or a database file.
+
+    ``base_framework`` / ``candidate_framework`` (``FRAMEWORK/EXECUTION``, e.g.
+    ``pytorch/eager``, ``mindspore/graph``) keep only that side's cases run through it, and
+    pair them with the other side's by everything else: the study's framework comparison is
+    one suite run, compared with itself framework against framework.
+    """
     b = resolve_side(base, db)
     c = resolve_side(candidate, db)
+    if base_framework is not None:
+        b = framework_side(b, base_framework, "--base-framework")
+    if candidate_framework is not None:
+        c = framework_side(c, candidate_framework, "--candidate-framework")
     return ComparisonOutcome(b, c, compare_results(b.results, c.results, b.label, c.label))
+
+
+def framework_side(group: RunGroup, selector: str, option: str = "framework") -> RunGroup:
+    """The results of ``group`` run through ``FRAMEWORK[/EXECUTION]``, their cases without
+    the framework keys, so they pair with the same configuration in another framework."""
+    name, _, execution = selector.partition("/")
+    if name not in FRAMEWORKS:
+        raise UserError(
+            f"{option} {selector!r}: unknown framework {name!r}; expected one of "
+            f"{', '.join(FRAMEWORKS.names())} (as FRAMEWORK/EXECUTION, e.g. mindspore/graph)"
+        )
+    modes = FRAMEWORKS.get(name).executions
+    if execution and execution not in modes:
+        raise UserError(f"{option} {selector!r}: {name} has the execution modes {', '.join(modes)}")
+    kept = [r for r in group.results if case_framework(r.case)[0] == name]
+    present = sorted({case_framework(r.case)[1] for r in kept})
+    if not execution:
+        if len(present) > 1:
+            raise UserError(
+                f"{option} {selector!r}: {group.label} holds {name} results in "
+                f"{', '.join(present)}; say which, e.g. {name}/{present[0]}"
+            )
+        execution = present[0] if present else modes[0]
+    kept = [r for r in kept if case_framework(r.case)[1] == execution]
+    if not kept:
+        raise UserError(f"{option} {selector!r}: {group.label} has no {name} {execution} results")
+    results = []
+    for r in kept:
+        case = {k: v for k, v in r.case.items() if k not in ("framework", "execution")}
+        results.append(r.model_copy(update={"case": case, "case_key": case_key(case)}))
+    return replace(group, suite=f"{group.suite} [{name} {execution}]", results=results)
 
 
 def write_comparison(outcome: ComparisonOutcome, output: Path) -> Written:

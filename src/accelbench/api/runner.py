@@ -29,6 +29,7 @@ from accelbench.config import PeakSpec, Suite
 from accelbench.devices import BaseDevice, make_device
 from accelbench.environment import collect_environment
 from accelbench.errors import DeviceError, Unsupported, UserError
+from accelbench.frameworks import result_framework
 from accelbench.power.metrics import power_metrics
 from accelbench.power.session import DEFAULT_RATE_HZ, PowerMonitor
 from accelbench.results.schema import Basis, Environment, References, Result, Status, case_key
@@ -270,6 +271,7 @@ def _result(
             "converged": m.converged,
             "stop_reason": m.stop_reason,
         }
+    framework, fw_env = result_framework(case, out.framework, device)
     return Result(
         run_id=run_id,
         suite=suite.name,
@@ -279,6 +281,7 @@ def _result(
         description=workload.describe(case),
         config=config,
         device=device.spec,
+        framework=framework,
         status=out.status,
         message=out.message,
         metrics=out.metrics,
@@ -286,7 +289,7 @@ def _result(
         summary=m.summary if m else None,
         trace=out.trace,
         references=references,
-        environment=env,
+        environment=env.model_copy(update={"framework": fw_env}),
         started_at=started,
         finished_at=datetime.now(timezone.utc),
     )

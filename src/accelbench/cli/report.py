@@ -80,10 +80,27 @@ def compare_cmd(
     candidate_price: Annotated[
         float | None, typer.Option("--candidate-price", help="hourly price of the candidate")
     ] = None,
+    base_framework: Annotated[
+        str | None,
+        typer.Option(
+            "--base-framework",
+            help="only the base's cases run through FRAMEWORK/EXECUTION (e.g. pytorch/eager), "
+            "paired with the candidate's by everything else",
+        ),
+    ] = None,
+    candidate_framework: Annotated[
+        str | None,
+        typer.Option(
+            "--candidate-framework",
+            help="only the candidate's cases run through FRAMEWORK/EXECUTION (e.g. "
+            "mindspore/graph); the same run may be both sides",
+        ),
+    ] = None,
 ) -> None:
     """Put two runs or platforms side by side on the configurations both measured:
     speed-up per configuration and per kind (min, median, max, geometric mean), and what
-    failed on one side only."""
+    failed on one side only. With --base-framework / --candidate-framework, frameworks
+    (PyTorch eager or compiled, MindSpore PyNative or Graph) side by side."""
     from accelbench.api.reporting import compare, write_comparison
 
     if top < 0:
@@ -91,7 +108,13 @@ def compare_cmd(
     for name, price in (("--base-price", base_price), ("--candidate-price", candidate_price)):
         if price is not None and not price > 0:
             raise UserError(f"{name} {price:g}: expected a positive hourly price in USD")
-    outcome = compare(base, candidate, db)
+    outcome = compare(
+        base,
+        candidate,
+        db,
+        base_framework=base_framework,
+        candidate_framework=candidate_framework,
+    )
     cmp = outcome.comparison
     if as_json:
         print_json(cmp.as_dict())

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelbench.timing.stats import Summary
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class Status(str, Enum):
@@ -49,6 +49,26 @@ class Metric(BaseModel):
     @classmethod
     def missing(cls, unit: str, reason: str) -> Metric:
         return cls(value=None, unit=unit, unavailable=reason)
+
+
+class FrameworkEnv(BaseModel):
+    """The framework a result was measured through (its name is ``Result.framework``): the
+    version, what it ran on, and its execution mode. The same device times very differently
+    operator by operator (PyTorch eager, MindSpore PyNative) and as a compiled graph
+    (``torch.compile``, MindSpore Graph), so a result says which it was."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str | None = Field(description="the framework's version; None: not installed")
+    backend: str = Field(
+        description="what the framework ran on, in its own words: 'cpu' or 'cuda' for PyTorch, "
+        "'CPU', 'GPU' or 'Ascend' for MindSpore"
+    )
+    mode: str = Field(description="execution mode: eager, compile, pynative or graph")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="framework settings that change timings (kernel threads, jit level, ...)",
+    )
 
 
 class Environment(BaseModel):
@@ -81,6 +101,11 @@ class Environment(BaseModel):
     seed: int
     threads: int
     env_vars: dict[str, str] = Field(default_factory=dict)
+    framework: FrameworkEnv | None = Field(
+        default=None,
+        description="the framework of this result (version, backend, mode); set on every "
+        "result since schema 5 (older records: PyTorch, filled in by the upgrade)",
+    )
 
 
 class EpochRecord(BaseModel):
@@ -217,6 +242,11 @@ class Result(BaseModel):
         default_factory=dict, description="resolved settings: measurement protocol, peaks used"
     )
     device: str
+    framework: str = Field(
+        default="pytorch",
+        description="the framework the case ran through: 'pytorch' or 'mindspore' (its "
+        "version, backend and mode are in environment.framework)",
+    )
     status: Status
     message: str | None = None
     metrics: dict[str, Metric] = Field(default_factory=dict)
@@ -365,8 +395,23 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "trace": rows, "schema_version": 4}
 
 
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    # v5 made the framework a dimension of every result (``framework`` and
+    # ``environment.framework``); every record before it was measured through PyTorch, eager
+    # unless its case names another execution (training) or runtime (inference).
+    case = data.get("case") or {}
+    env = dict(data.get("environment") or {})
+    if env.get("framework") is None:
+        env["framework"] = {
+            "version": env.get("torch"),
+            "backend": str(env.get("device_kind") or "unknown"),
+            "mode": str(case.get("execution") or case.get("runtime") or "eager"),
+        }
+    return {**data, "framework": "pytorch", "environment": env, "schema_version": 5}
+
+
 # RECORD_UPGRADES[i] turns a version i+1 record into version i+2.
-RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4]
+RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5]
 
 
 def result_json_schema() -> dict[str, Any]:

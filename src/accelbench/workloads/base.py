@@ -19,7 +19,7 @@ from accelbench.devices.base import BaseDevice, DeviceInfo
 from accelbench.names import describe_case
 from accelbench.power.session import PowerMonitor
 from accelbench.registry import Registry
-from accelbench.results.schema import Basis, Metric, Result, Status
+from accelbench.results.schema import Basis, FrameworkEnv, Metric, Result, Status
 from accelbench.timing.protocol import Measurement
 from accelbench.timing.settings import MeasureSettings
 
@@ -53,6 +53,9 @@ class CaseOutput:
     basis: Basis | None = None
     """What the case's rate is judged against (a compute peak, the memory bandwidth); the
     runner looks the references up and derives utilisation and the roofline from them."""
+    framework: FrameworkEnv | None = None
+    """The framework the case ran through, as it ran (version, backend, mode, settings);
+    None: the runner records what the case names (PyTorch unless it says otherwise)."""
 
 
 class Workload(ABC):
