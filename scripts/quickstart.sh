@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DB="${ACCELBENCH_DB:-accelbench.db}"
 bash scripts/setup.sh
-# Real datasets (the quick suite's training run needs IMDB): ../shared/data when present,
-# unless ACCELBENCH_DATA_DIR already says where they are.
+# The quick suite needs no data directory (its training run uses the digits scikit-learn
+# ships). Real datasets for other runs: ../shared/data when present, unless ACCELBENCH_DATA_DIR
+# already says where they are, so nothing there is ever downloaded again.
 data_args=()
 if [ -z "${ACCELBENCH_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   data_args=(--data-dir "$(cd ../shared/data && pwd)")

@@ -192,6 +192,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "store": ("accelbench.results.store", "accelbench.results.io"),
     "work": (
         "accelbench.data",
+        "accelbench.quality",
         "accelbench.workloads",
         "accelbench.training",
         "accelbench.inference",

@@ -69,6 +69,22 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
         "max_epochs": 1,
         "embed_dim": 2,
     },
+    "transformer-multi30k": {
+        "data": "synthetic",
+        "synthetic_size": 8,
+        "vocab_size": 64,
+        "batch_size": 120,
+        "max_epochs": 1,
+    },
+    "transformer-wmt16": {
+        "data": "synthetic",
+        "synthetic_size": 4,
+        "vocab_size": 64,
+        "batch_size": 120,
+        "synthetic_max_len": 10,
+        "max_epochs": 1,
+    },
+    "cnn-digits": {"max_epochs": 1, "train_subset": 64, "eval_subset": 32, "batch_size": 32},
     "lstm-imdb": {
         "data": "synthetic",
         "synthetic_size": 8,

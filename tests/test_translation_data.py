@@ -7,11 +7,13 @@ task 1 (Elliott et al. 2016, github.com/multi30k/dataset), see the README there.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -36,7 +38,8 @@ from accelbench.data.translation import (
     train_sentencepiece,
 )
 from accelbench.models.transformer import BOS, EOS, PAD, Transformer, TransformerConfig
-from accelbench.quality.bleu import BLEU_SPEC, Quality, corpus_bleu, corpus_chrf
+from accelbench.quality.bleu import BLEU_SPEC, corpus_bleu, corpus_chrf
+from accelbench.training.task import EvalContext, Quality
 
 FIXTURES = Path(__file__).parent / "fixtures" / "multi30k"
 # The real data: $ACCELBENCH_DATA_DIR, else shared/data beside the checkout (as CI lays it out).
@@ -334,7 +337,9 @@ def test_synthetic_data_has_the_same_layout_and_claims_no_bleu() -> None:
     ends = (src != PAD).sum(1) - 1
     assert (src[torch.arange(len(src)), ends] == EOS).all()
     with pytest.raises(DataError, match="synthetic data: there are no references"):
-        task.evaluate(Transformer(TransformerConfig(vocab_size=300, d_model=8, heads=2, d_ff=8)))
+        task.evaluate(
+            _ctx(Transformer(TransformerConfig(vocab_size=300, d_model=8, heads=2, d_ff=8)))
+        )
     with pytest.raises(ValueError, match="vocab_size: expected more than the 4 special tokens"):
         synthetic_translation(1, 4)
 
@@ -368,8 +373,8 @@ def test_evaluation_returns_bleu_with_secondary_values() -> None:
         calls.append(1)
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
-    q = task.evaluate(m, m, autocast)
-    assert isinstance(q, Quality) and q.metric == "bleu" and q.unit == "BLEU"
+    q = task.evaluate(_ctx(m, autocast))
+    assert isinstance(q, Quality) and q.spec.metric == "bleu" and q.spec.unit == "BLEU"
     assert 0 <= q.value < 5 and calls and m.training  # untrained; mode restored
     s = q.secondary
     assert str(s["bleu_signature"]).startswith("nrefs:1|case:mixed")
@@ -378,4 +383,10 @@ def test_evaluation_returns_bleu_with_secondary_values() -> None:
     beam = TranslationTask(
         data, torch.device("cpu"), max_tokens=400, eval_split="valid", beam=2, max_new_tokens=4
     )
-    assert beam.evaluate(m).secondary["decoding"] == "beam 2, length penalty alpha 0.6"
+    assert beam.evaluate(_ctx(m)).secondary["decoding"] == "beam 2, length penalty alpha 0.6"
+
+
+def _ctx(model: Any, autocast: Any = contextlib.nullcontext) -> EvalContext:
+    """What the trainer hands an evaluation: the model, the forward it trains with, the
+    precision's autocast."""
+    return EvalContext(model, model, autocast, lambda x: x, torch.device("cpu"))

@@ -308,12 +308,14 @@ def run_suite(
     power: bool = True,
     power_rate_hz: float = DEFAULT_RATE_HZ,
     data_dir: str | Path | None = None,
+    offline: bool = False,
 ) -> RunReport:
     """Run every case of ``suite`` on ``device`` and store each result as it completes.
 
     ``suite`` is a validated suite (resolved here) or an already resolved :class:`Plan`. With
     ``power`` (the default) the device's power meters are opened once for the run and sampled
-    at ``power_rate_hz`` around every timed region.
+    at ``power_rate_hz`` around every timed region. ``offline`` forbids downloading a missing
+    dataset (``$ACCELBENCH_OFFLINE`` forbids it too).
     """
     plan = suite if isinstance(suite, Plan) else resolve(suite)
     s = plan.suite
@@ -376,6 +378,7 @@ def run_suite(
                         measure=ms,
                         power=monitor,
                         data_dir=Path(data_dir) if data_dir else None,
+                        offline=offline,
                     )
                     result = run_case(
                         wl,

@@ -18,6 +18,7 @@ from accelbench.cli import info  # noqa: F401
 from accelbench.cli import run  # noqa: F401
 from accelbench.cli import report  # noqa: F401
 from accelbench.cli import results  # noqa: F401
+from accelbench.cli import data  # noqa: F401
 
 # isort: on
 from accelbench.cli.app import app, err

@@ -61,6 +61,14 @@ def run(
             help="folder holding real datasets (cifar10-jpeg.tar.gz, aclImdb.tar.gz, ...)",
         ),
     ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            envvar="ACCELBENCH_OFFLINE",
+            help="never download a missing dataset (a workload that needs one stores an error)",
+        ),
+    ] = False,
 ) -> None:
     """Run a suite on a device; every case is stored in the database as it completes."""
     from accelbench.api import load_suite, run_suite
@@ -78,6 +86,7 @@ def run(
         power=power,
         power_rate_hz=check_power_rate(power_rate),
         data_dir=data_dir,
+        offline=offline,
     )
     rows = run_summary(report.results)
     groups = [g for g in repeat_groups(report.results) if g.runs > 1]

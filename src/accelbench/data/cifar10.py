@@ -30,13 +30,10 @@ from accelbench.data.common import (
     find_source,
     source_fingerprint,
 )
+from accelbench.data.registry import DATASETS
 
-CANDIDATES = [
-    "cifar-10-batches-py",
-    "cifar-10-python.tar.gz",
-    "cifar10-jpeg",
-    "cifar10-jpeg.tar.gz",
-]
+# Where the loader looks under a data directory, in order: the registry's forms of CIFAR-10.
+CANDIDATES = DATASETS["cifar10"].candidates
 PICKLE_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 PICKLE_TEST = "test_batch"
 CLASSES = [
@@ -192,7 +189,7 @@ def load_cifar10(
     eval_subset: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """CIFAR-10 tensors and a description of where they came from (path, layout, cache hit)."""
-    src = find_source(data_dir, CANDIDATES, "CIFAR-10")
+    src = find_source(data_dir, CANDIDATES, "CIFAR-10", name="cifar10")
     if src.is_dir() and src.name == "cifar-10-batches-py":
         missing = [n for n in [*PICKLE_TRAIN, PICKLE_TEST] if not (src / n).is_file()]
         if missing:

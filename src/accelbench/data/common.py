@@ -1,10 +1,17 @@
-"""What every dataset loader shares: finding the data, reading a directory or a .tar.gz the
-same way, and caching the decoded tensors.
+"""What every dataset loader shares: finding the data (and fetching it on first use), reading a
+directory or a .tar.gz the same way, and caching the decoded tensors.
 
 Datasets are read in their standard published layouts, either unpacked or as the archive they
-ship in, so a user points ``--data-dir`` at what they downloaded. Decoding (60,000 JPEGs, 50,000
-reviews) is slow on a small host, so the decoded tensors are cached in one file keyed by the
-source's size and modification time: a changed source is decoded again, never served stale.
+ship in, so a user points ``--data-dir`` at what they downloaded. Where a set is looked for:
+the data directory (``--data-dir``, else ``$ACCELBENCH_DATA_DIR``), then the folder that
+``accelbench data fetch`` fills when no data directory is given (``datasets/`` under the cache
+directory). A set that is in neither is downloaded on first use when the registry has a URL for
+it and the run is not offline (``--offline``, ``ACCELBENCH_OFFLINE=1``), before any clock starts
+(:func:`accelbench.data.fetch.ensure_dataset`).
+
+Decoding (60,000 JPEGs, 50,000 reviews) is slow on a small host, so the decoded tensors are
+cached in one file keyed by the source's size and modification time: a changed source is
+decoded again, never served stale.
 """
 
 from __future__ import annotations
@@ -17,12 +24,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from accelbench.data.registry import DATASETS
 from accelbench.errors import UserError
 
 ENV_DATA_DIR = "ACCELBENCH_DATA_DIR"
 ENV_CACHE_DIR = "ACCELBENCH_CACHE_DIR"
+ENV_OFFLINE = "ACCELBENCH_OFFLINE"
 
 
 class DataError(UserError):
@@ -50,23 +57,70 @@ def resolve_cache_dir(given: str | Path | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "accelbench"
 
 
-def find_source(data_dir: Path | None, candidates: list[str], dataset: str) -> Path:
-    """The first of ``candidates`` (names under ``data_dir``, or ``data_dir`` itself when it
-    is one of them) that exists; else :class:`DataNotFound` naming every path looked at."""
-    if data_dir is None:
-        raise DataNotFound(
-            f"{dataset}: no data directory given; pass --data-dir DIR (or set "
-            f"{ENV_DATA_DIR}) to a folder holding one of: {', '.join(candidates)}"
-        )
-    if data_dir.name in candidates and data_dir.exists():
-        return data_dir
-    looked = [data_dir / c for c in candidates]
+def default_data_dir() -> Path:
+    """Where ``accelbench data fetch`` puts datasets when no data directory is given:
+    ``datasets/`` under the cache directory (``$ACCELBENCH_CACHE_DIR``, else
+    ``~/.cache/accelbench``)."""
+    return resolve_cache_dir() / "datasets"
+
+
+def search_dirs(data_dir: Path | None) -> list[Path]:
+    """The folders a dataset is looked for in, in order: the data directory when one is given
+    (or ``$ACCELBENCH_DATA_DIR``), then :func:`default_data_dir`."""
+    dirs = [d for d in (resolve_data_dir(data_dir), default_data_dir()) if d is not None]
+    return list(dict.fromkeys(dirs))
+
+
+def offline_from_env() -> bool:
+    """``ACCELBENCH_OFFLINE`` set to 1/true/yes: never download."""
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def fetch_dir(data_dir: Path | None) -> Path:
+    """Where a download goes: the data directory when one is given and writable, else
+    :func:`default_data_dir`. A folder with no write permission bits counts as read-only even
+    for root (who could write anyway): a shared, read-only data folder is left alone."""
+    given = resolve_data_dir(data_dir)
+    if given is not None:
+        probe = given
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if os.access(probe, os.W_OK) and probe.stat().st_mode & 0o222:
+            return given
+    return default_data_dir()
+
+
+def fetch_hint(name: str | None) -> str:
+    """How to get dataset ``name`` when it is missing: the fetch command, or for a login-only
+    set where to get it."""
+    if name is None:
+        return f"pass --data-dir DIR (or set {ENV_DATA_DIR}) to the folder that holds it"
+    ds = DATASETS.get(name)
+    if ds is not None and ds.access == "manual":
+        return f"it needs a login: {ds.how_to_get}; or pass --data-dir DIR to where it is"
+    return (
+        f"fetch it with `accelbench data fetch {name}` (or pass --data-dir DIR, or set "
+        f"{ENV_DATA_DIR}, to the folder that holds it)"
+    )
+
+
+def find_source(
+    data_dir: Path | None, candidates: list[str], dataset: str, *, name: str | None = None
+) -> Path:
+    """The first of ``candidates`` that exists in :func:`search_dirs` (or the data directory
+    itself when it is one of them); else :class:`DataNotFound` naming every path looked at and
+    how to get the set (``name``: its registry name, for the fetch command)."""
+    given = resolve_data_dir(data_dir)
+    if given is not None and given.name in candidates and given.exists():
+        return given
+    looked = [d / c for d in search_dirs(data_dir) for c in candidates]
     for p in looked:
         if p.exists():
             return p
+    none_given = "no data directory given, and " if given is None else ""
     raise DataNotFound(
-        f"{dataset} not found: looked for {', '.join(str(p) for p in looked)}; pass "
-        f"--data-dir DIR (or set {ENV_DATA_DIR}) to the folder that holds it"
+        f"{dataset} not found: {none_given}looked for {', '.join(str(p) for p in looked)}; "
+        + fetch_hint(name)
     )
 
 
@@ -148,6 +202,8 @@ def cached(
     Returns (data, hit). A cache file that cannot be read is rebuilt (and overwritten), never
     trusted; the write goes through a temporary file so a killed run leaves no half file.
     """
+    import torch  # here, not at the top: finding and fetching data must not need torch
+
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir / f"{name}-{digest}.pt"
     if path.exists():

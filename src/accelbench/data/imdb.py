@@ -27,8 +27,10 @@ from accelbench.data.common import (
     find_source,
     source_fingerprint,
 )
+from accelbench.data.registry import DATASETS
 
-CANDIDATES = ["aclImdb", "aclImdb.tar.gz", "aclImdb_v1.tar.gz"]
+# Where the loader looks under a data directory, in order: the registry's forms of IMDB.
+CANDIDATES = DATASETS["imdb"].candidates
 LABELS = {"neg": 0, "pos": 1}
 PAD, UNK = 0, 1
 _TAG = re.compile(r"<[^>]+>")
@@ -113,7 +115,7 @@ def load_imdb(
     eval_subset: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Encoded IMDB tensors (train_x, train_len, train_y, test_...) and where they came from."""
-    src = find_source(data_dir, CANDIDATES, "IMDB (aclImdb)")
+    src = find_source(data_dir, CANDIDATES, "IMDB (aclImdb)", name="imdb")
     key = {
         "source": source_fingerprint(src),
         "vocab_size": vocab_size,

@@ -38,7 +38,6 @@ there. Sources end with ``eos``; the decoder reads ``bos`` + target and predicts
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import html
 import io
@@ -629,24 +628,20 @@ class TranslationTask:
             )
         return self._eval
 
-    def evaluate(
-        self,
-        model: torch.nn.Module,
-        forward: Callable[..., torch.Tensor] | None = None,
-        autocast_ctx_factory: Callable[[], Any] = contextlib.nullcontext,
-    ) -> Any:
-        """BLEU of ``model`` on the evaluation split, with secondary values (a ``Quality``)."""
+    def evaluate(self, ctx: Any) -> Any:
+        """BLEU of the model on the evaluation split, with secondary values (a ``Quality``);
+        ``ctx`` is the trainer's :class:`~accelbench.training.task.EvalContext`."""
         from accelbench.quality.bleu import evaluate_translation
 
         if self.synthetic:
             raise DataError("synthetic data: there are no references, so no BLEU to measure")
         return evaluate_translation(
-            model,
+            ctx.model,
             self.eval_batches(),
             self.data[f"{self.eval_split}_ref"],
             tokenizer_of(self.data),
-            forward=forward,
-            autocast_ctx_factory=autocast_ctx_factory,
+            forward=ctx.forward,
+            autocast_ctx_factory=ctx.autocast,
             beam=self.beam,
             alpha=self.alpha,
             max_new_tokens=self.max_new_tokens,

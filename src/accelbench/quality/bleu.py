@@ -18,37 +18,16 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class QualitySpec:
-    """What a task's quality metric is (issue 15's interface; same fields)."""
-
-    metric: str
-    unit: str
-    higher_is_better: bool
-    chance: float
-
-
-@dataclass(frozen=True)
-class Quality:
-    """One evaluation: the metric's value and secondary values (issue 15's interface)."""
-
-    metric: str
-    value: float
-    unit: str
-    higher_is_better: bool
-    chance: float
-    secondary: dict[str, float | str] = field(default_factory=dict)
-
+from accelbench.training.task import Quality, QualitySpec
 
 # BLEU of unrelated output is ~0 (a few function words match by chance): "at chance" is 0.
-BLEU_SPEC = QualitySpec(metric="bleu", unit="BLEU", higher_is_better=True, chance=0.0)
+BLEU_SPEC = QualitySpec("bleu", "BLEU", higher_is_better=True, chance=0.0, stuck_margin=1.0)
 
 
 @dataclass(frozen=True)
@@ -151,23 +130,23 @@ def evaluate_translation(
     chrf, chrf_sig = corpus_chrf(texts, references)
     val_loss = float(loss_sum) / tokens if loss_sum is not None and tokens else math.nan
     decoding = "greedy" if beam <= 1 else f"beam {beam}, length penalty alpha {alpha:g}"
-    return Quality(
-        metric=BLEU_SPEC.metric,
-        value=bleu.score,
-        unit=BLEU_SPEC.unit,
-        higher_is_better=True,
-        chance=BLEU_SPEC.chance,
-        secondary={
-            "bleu_signature": bleu.signature,
-            "bleu_brevity_penalty": bleu.brevity_penalty,
-            "bleu_sys_ref_ratio": bleu.sys_len / bleu.ref_len if bleu.ref_len else math.nan,
-            "chrf": chrf,
-            "chrf_signature": chrf_sig,
-            "val_loss": val_loss,
-            "val_ppl": math.exp(val_loss) if val_loss < 50 else math.inf,
-            "decoding": decoding,
-            "eval_pairs": float(len(references)),
-            "decode_s": decode_s,
-            "eval_s": time.perf_counter() - t0,
-        },
-    )
+    if bleu.ref_len:
+        ratio: dict[str, float | str] = {"bleu_sys_ref_ratio": bleu.sys_len / bleu.ref_len}
+    else:
+        ratio = {}
+    secondary: dict[str, float | str] = {
+        "bleu_signature": bleu.signature,
+        "bleu_brevity_penalty": bleu.brevity_penalty,
+        "chrf": chrf,
+        "chrf_signature": chrf_sig,
+        **ratio,
+        "decoding": decoding,
+        "eval_pairs": float(len(references)),
+        "decode_s": decode_s,
+        "eval_s": time.perf_counter() - t0,
+    }
+    if math.isfinite(val_loss):  # a non-finite loss is not a number to store
+        secondary["val_loss"] = val_loss
+        if val_loss < 50:
+            secondary["val_ppl"] = math.exp(val_loss)
+    return Quality(BLEU_SPEC, bleu.score, secondary)

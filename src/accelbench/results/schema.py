@@ -395,10 +395,13 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "trace": rows, "schema_version": 4}
 
 
-def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
-    # v5 made the framework a dimension of every result (``framework`` and
+def _add_framework(data: dict[str, Any]) -> dict[str, Any]:
+    # The framework became a dimension of every result (``framework`` and
     # ``environment.framework``); every record before it was measured through PyTorch, eager
     # unless its case names another execution (training) or runtime (inference).
+    # Numbered 4 -> 5 on the branch that added it (main was at 4). The step does not depend on
+    # its number (it bumps whatever it is given by one), so if another step takes 5 first,
+    # append this one after it and raise SCHEMA_VERSION by one: nothing else changes.
     case = data.get("case") or {}
     env = dict(data.get("environment") or {})
     if env.get("framework") is None:
@@ -407,11 +410,12 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
             "backend": str(env.get("device_kind") or "unknown"),
             "mode": str(case.get("execution") or case.get("runtime") or "eager"),
         }
-    return {**data, "framework": "pytorch", "environment": env, "schema_version": 5}
+    version = int(data.get("schema_version", 1)) + 1
+    return {**data, "framework": "pytorch", "environment": env, "schema_version": version}
 
 
 # RECORD_UPGRADES[i] turns a version i+1 record into version i+2.
-RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5]
+RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _add_framework]
 
 
 def result_json_schema() -> dict[str, Any]:

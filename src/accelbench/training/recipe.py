@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from accelbench.data.common import resolve_cache_dir, resolve_data_dir
+from accelbench.data.fetch import ensure_dataset
 from accelbench.frameworks import DEFAULT as DEFAULT_FRAMEWORK
 from accelbench.frameworks import framework_keys, open_framework
 from accelbench.registry import Registry
@@ -135,6 +136,9 @@ class Recipe(Workload):
     summary: ClassVar[dict[str, Any]] = {}
     """The recipe's fixed choices (model, optimiser, schedule, augmentation, source), stored
     with every result beside the params."""
+    dataset: ClassVar[str | None] = None
+    """Its registry dataset (:mod:`accelbench.data.registry`): fetched on first use, before
+    the clock starts, when missing and the run is not offline."""
 
     def framework_executions(self) -> list[tuple[str, str]]:
         """(framework, execution) pairs to run; a recipe that runs in another framework than
@@ -196,6 +200,22 @@ class Recipe(Workload):
             cache_dir=resolve_cache_dir(p.cache_dir),
         )
 
+    def prepare(
+        self, case: dict[str, Any], ctx: RunContext, on_host: bool = False
+    ) -> tuple[RunSetup, Build]:
+        """The case's setup and the recipe's build (data, model, optimiser), its dataset
+        fetched first when missing: before the trainer's clock, so time to threshold never
+        includes a download. Every framework's training path starts here."""
+        setup = self.run_setup(case, ctx, on_host=on_host)
+        fetched: dict[str, Any] = {}
+        if self.dataset is not None and self.params.data == "real":
+            offline = True if ctx.offline else None  # None: $ACCELBENCH_OFFLINE decides
+            fetched = ensure_dataset(self.dataset, ctx.data_dir, offline=offline)
+        torch.manual_seed(setup.seed)
+        b = self.build(setup)
+        b.data_info.update(fetched)
+        return setup, b
+
     def train_spec(self, setup: RunSetup, b: Build) -> TrainSpec:
         """What the trainer runs for this case, from the recipe's build."""
         p, case = self.params, setup.case
@@ -219,9 +239,7 @@ class Recipe(Workload):
         fw, _ = open_framework(case, ctx)
         if fw.name != DEFAULT_FRAMEWORK:
             return fw.train(self, case, ctx)  # the framework's own trainer; see frameworks/
-        setup = self.run_setup(case, ctx)
-        torch.manual_seed(setup.seed)
-        b = self.build(setup)
+        setup, b = self.prepare(case, ctx)
         spec = self.train_spec(setup, b)
         with ctx.device.precision("float32"):
             outcome = run_training(spec, ctx.device, ctx.power)

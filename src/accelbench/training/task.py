@@ -98,17 +98,12 @@ class Task(Protocol):
 
 def samples_in(task: Any, batch: Batch) -> int:
     """Samples in one training batch: the task's own count (sentence pairs, ...) or the
-    target's length."""
+    target's length. Tasks that count tokens give ``tokens_per_epoch`` (host-side), which the
+    trainer turns into tokens/s for each full epoch."""
     counter = getattr(task, "samples_in", None)
     if counter is not None:
         return int(counter(batch))
     return len(batch[1])
-
-
-def tokens_in(task: Any, batch: Batch) -> int | None:
-    """Tokens in one training batch, for tasks that count them (translation)."""
-    counter = getattr(task, "tokens_in", None)
-    return None if counter is None else int(counter(batch))
 
 
 class ClassificationTask:

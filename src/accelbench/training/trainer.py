@@ -39,7 +39,7 @@ from torch import nn
 
 from accelbench.results.schema import EpochRecord, Metric, Status
 from accelbench.training.precision import PrecisionPlan
-from accelbench.training.task import EvalContext, Quality, Task, samples_in, tokens_in
+from accelbench.training.task import EvalContext, Quality, Task, samples_in
 
 
 @dataclass
@@ -180,7 +180,6 @@ class _Run:
         te0 = time.perf_counter()
         loss_sum = torch.zeros((), device=dev)
         counted = skipped = steps = samples = 0
-        tokens: int | None = 0
         wait = 0.0
         batches = iter(self.task.train_batches(epoch))
         while True:
@@ -206,8 +205,6 @@ class _Run:
                 loss_sum += loss.detach().float()
                 counted += 1
             samples += samples_in(self.task, batch)
-            n_tok = tokens_in(self.task, batch)
-            tokens = None if n_tok is None or tokens is None else tokens + n_tok
             self.step += 1
             steps += 1
             if self.first_step_s is None:
@@ -218,6 +215,9 @@ class _Run:
         self.sync()
         train_s = time.perf_counter() - te0
         mean_loss = loss_sum.item() / counted if counted else math.nan
+        # Tokens come from the task's host-side count for a whole epoch (counting per batch
+        # would read the device every step).
+        tokens = getattr(self.task, "tokens_per_epoch", None)
         return _EpochWork(train_s, mean_loss, steps, skipped, samples, tokens, wait)
 
     def evaluate(self) -> tuple[Quality | None, float]:

@@ -39,6 +39,8 @@ class RunContext:
     power: PowerMonitor | None = None
     data_dir: Path | None = None
     """Where real datasets live (``--data-dir``); None: ``$ACCELBENCH_DATA_DIR`` or absent."""
+    offline: bool = False
+    """Never download a missing dataset (``--offline``); ``$ACCELBENCH_OFFLINE`` also forbids."""
 
 
 @dataclass

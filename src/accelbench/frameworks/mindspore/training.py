@@ -346,9 +346,8 @@ def train(fw: Any, recipe: Any, case: dict[str, Any], ctx: Any) -> Any:
             "not wired"
         )
     _, execution = case_framework(case)
-    setup = recipe.run_setup(case, ctx, on_host=True)
-    torch.manual_seed(setup.seed)
-    b = recipe.build(setup)  # the PyTorch recipe's data loader, model and FLOPs, on the host
+    # The PyTorch recipe's data (fetched if missing), loader, model and FLOPs, on the host.
+    setup, b = recipe.prepare(case, ctx, on_host=True)
     spec = recipe.train_spec(setup, b)
     graph = execution == "graph"
     p = recipe.params

@@ -114,6 +114,7 @@ class LstmImdb(Recipe):
         "schedule": "constant",
         "tokenizer": "lower-case words and punctuation, <br /> removed; vocab from train split",
     }
+    dataset: ClassVar[str | None] = "imdb"
 
     def build(self, setup: RunSetup) -> Build:
         p = self.params

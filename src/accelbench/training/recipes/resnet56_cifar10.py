@@ -180,6 +180,7 @@ class ResNet56Cifar10(Recipe):
         "schedule": "one-cycle: linear warm-up then linear decay to 0, per step",
         "augmentation": "random crop 32 from 4-pixel zero padding, horizontal flip (on device)",
     }
+    dataset: ClassVar[str | None] = "cifar10"
 
     def framework_executions(self) -> list[tuple[str, str]]:
         return pair_executions(self.params.frameworks, self.params.executions)
