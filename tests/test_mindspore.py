@@ -39,8 +39,20 @@ from accelbench.frameworks.mindspore import ops as ms_ops
 from accelbench.frameworks.mindspore import training as ms_training
 from accelbench.frameworks.mindspore.runtime import MindSporeDevice
 
-# $ACCELBENCH_DATA_DIR, else shared/data beside the checkout (as CI lays it out).
-SHARED = Path(os.environ.get("ACCELBENCH_DATA_DIR") or Path(__file__).parents[2] / "shared/data")
+# $ACCELBENCH_DATA_DIR, else shared/data beside the checkout (as CI lays it out), else where
+# this project's machines keep it (a worktree is not beside it).
+SHARED = next(
+    (
+        p
+        for p in (
+            Path(os.environ.get("ACCELBENCH_DATA_DIR") or "/nonexistent"),
+            Path(__file__).parents[2] / "shared" / "data",
+            Path("/work/shared/data"),
+        )
+        if p.is_dir()
+    ),
+    Path("/work/shared/data"),
+)
 CIFAR = SHARED / "cifar10-jpeg.tar.gz"
 TINY = {"mode": "fixed", "warmup": 1, "iterations": 3}
 # Relative error allowed between the frameworks on the same inputs, per dtype: float32 and
