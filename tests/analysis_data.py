@@ -27,6 +27,7 @@ FULL_REPORT_SECTIONS = [
     "success",
     "comparison-1",
     "operators",
+    "heatmaps",
     "roofline",
     "regression",
     "bandwidth",

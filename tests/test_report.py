@@ -43,6 +43,7 @@ def test_report_has_every_section_in_order(two_platforms: Path, tmp_path: Path) 
     assert "success-figure" in figures and "ratio-scatter-1" in figures
     assert sum(f.startswith("roofline-") for f in figures) == 2
     assert sum(f.startswith("bandwidth-") for f in figures) == 2
+    assert sum(f.startswith("heatmap-") for f in figures) == 2  # linear, per platform
     assert {"training-curves", "training-throughput"} <= set(figures)
     assert html.count("<svg") == len(figures)
     # offline and script-free

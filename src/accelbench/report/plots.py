@@ -21,6 +21,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from accelbench import fileio
 from accelbench.analysis.bandwidth import BandwidthSeries
 from accelbench.analysis.compare import Comparison
+from accelbench.analysis.heatmap import Heatmap
 from accelbench.analysis.inference import InferenceRow
 from accelbench.analysis.power import PowerRow
 from accelbench.analysis.regression import Regression
@@ -446,4 +447,46 @@ def power_bars(rows: Sequence[PowerRow]) -> Figure:
     a2.set_xlabel("mean energy per " + ("sample" if per_sample else "iteration") + " (J)")
     for ax in (a1, a2):
         ax.invert_yaxis()
+    return fig
+
+
+def _tick(v: float) -> str:
+    return f"{v:g}" if abs(v) < 1e6 else f"{v:.3g}"
+
+
+def heatmaps(maps: Sequence[Heatmap]) -> Figure:
+    """Achieved rate over two parameters, one panel per map (one per row when more than
+    three), each cell annotated with its value. Each panel has its own colour scale, in
+    GFLOP/s or, where its best cell reaches 1000, TFLOP/s; empty cells were not measured ok."""
+    rows = max((len(m.ys) for m in maps), default=1)
+    fig, axes = _panels(len(maps), height=max(2.6, 0.42 * rows + 1.4))
+    cmap = matplotlib.colormaps["viridis"]
+    for ax, m in zip(axes, maps, strict=False):
+        scale, unit = (1e3, "TFLOP/s") if (m.best or 0) >= 1000 else (1.0, "GFLOP/s")
+        grid = [[math.nan if v is None else v / scale for v in row] for row in m.values]
+        img = ax.imshow(grid, cmap=cmap, aspect="auto", origin="lower")
+        lo, hi = img.get_clim()
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                if v != v:  # NaN: not measured
+                    continue
+                dark = hi > lo and (v - lo) / (hi - lo) < 0.6
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if dark else "black",
+                )
+        ax.set_xticks(range(len(m.xs)), [_tick(x) for x in m.xs])
+        ax.set_yticks(range(len(m.ys)), [_tick(y) for y in m.ys])
+        ax.grid(False)
+        ax.set_xlabel(m.x)
+        ax.set_ylabel(m.y)
+        best_over = f" · best over {', '.join(m.aggregated)}" if m.aggregated else ""
+        ax.set_title(f"{m.label}{best_over}")
+        bar = fig.colorbar(img, ax=ax)
+        bar.set_label(f"achieved {unit} (median time)")
     return fig
