@@ -344,8 +344,8 @@ def tiles(studies: Sequence[TileStudy], title: str) -> Figure:
     ax.set_xscale("log")
     ax.set_xlabel("bytes moved from global memory by the tiling (analytic)")
     ax.set_ylabel("TFLOP/s (median time)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title(title)
+    ax.legend(fontsize=9)
     return fig
 
 
