@@ -3,7 +3,9 @@
 # pytest, e.g. `bash scripts/test.sh -m slow` for the slow tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# The MindSpore tests run the real CPU build, so the tests install the mindspore extra (once:
+# an 800 MB download; ACCELBENCH_EXTRAS=dev skips it, and those tests then skip).
+ACCELBENCH_EXTRAS="${ACCELBENCH_EXTRAS:-dev,mindspore}" bash scripts/setup.sh
 # The HTML report's end-to-end test renders it in real headless Chromium (tests/browser.py).
 # Install Debian's chromium when none is found and we can (root with apt-get); a failed install
 # is reported, not fatal: those tests then skip (or fail when CI=true).

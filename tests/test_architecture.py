@@ -31,6 +31,43 @@ def test_only_the_device_layer_touches_platform_apis() -> None:
     assert not offenders, "platform APIs outside devices/:\n" + "\n".join(offenders)
 
 
+def _imported_top_levels(path: Path) -> list[tuple[int, str]]:
+    """(line, top-level module) of every import statement in ``path``, lazy ones included."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name.split(".")[0]) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.lineno, node.module.split(".")[0]))
+    return out
+
+
+def test_only_a_frameworks_own_package_imports_it() -> None:
+    """MindSpore (and any framework after it) is imported only by frameworks/<name>/, as
+    torch.cuda is only by devices/: the rest of accelbench reaches it through the registry."""
+    from accelbench.frameworks import FRAMEWORKS
+
+    owners = {m: name for name, cls in FRAMEWORKS for m in cls.modules}
+    assert "mindspore" in owners
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        for line, top in _imported_top_levels(path):
+            owner = owners.get(top)
+            if owner is not None and rel.parts[:2] != ("frameworks", owner):
+                offenders.append(f"{rel}:{line}: imports {top}")
+    assert not offenders, "framework imports outside their package:\n" + "\n".join(offenders)
+
+
+def test_the_framework_import_rule_sees_imports(tmp_path: Path) -> None:
+    """The rule above would pass vacuously if it missed imports."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    import mindspore.nn\n    from mindspore import ops\n")
+    assert _imported_top_levels(probe) == [(2, "mindspore"), (3, "mindspore")]
+    inside = SRC / "frameworks" / "mindspore" / "runtime.py"
+    assert any(top == "mindspore" for _, top in _imported_top_levels(inside))
+
+
 def test_builtin_suites_and_peak_table_ship_in_the_package() -> None:
     assert (SRC / "suites" / "quick.yaml").is_file()
     assert (SRC / "devices" / "specs.yaml").is_file()
@@ -163,7 +200,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "accelbench.workloads",
         "accelbench.training",
         "accelbench.inference",
-        "accelbench.quality",
+        "accelbench.frameworks",
     ),
     "analysis": ("accelbench.analysis",),
     "report": ("accelbench.report",),

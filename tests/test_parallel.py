@@ -431,7 +431,7 @@ def test_distributed_options_are_checked_before_anything_starts(
     assert "Traceback" not in err and not (tmp_path / "a.db").exists()
 
 
-def test_readme_example_of_scaling_and_collective_validates() -> None:
+def test_documented_example_of_scaling_and_collective_validates() -> None:
     import re
 
     import yaml
@@ -439,7 +439,8 @@ def test_readme_example_of_scaling_and_collective_validates() -> None:
     from accelbench.api import validate_suite
     from tests.helpers import REPO
 
-    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    text = "".join(p.read_text() for p in [REPO / "README.md", *sorted(REPO.glob("docs/*.md"))])
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
     (block,) = [b for b in blocks if "kind: scaling" in b]
     suite = validate_suite(yaml.safe_load("name: readme-dp\nworkloads:\n" + block), "README")
     assert [w.kind for w in suite.workloads] == ["scaling", "collective"]

@@ -361,13 +361,14 @@ def test_report_section_puts_the_best_tile_beside_torch(tmp_path: Path) -> None:
     assert sec.figures and sec.figures[0].make() is not None
 
 
-def test_readme_tile_gemm_example_validates() -> None:
+def test_documented_tile_gemm_example_validates() -> None:
     import re
 
     import yaml
     from helpers import REPO
 
-    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    text = "".join(p.read_text() for p in [REPO / "README.md", *sorted(REPO.glob("docs/*.md"))])
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
     (block,) = [b for b in blocks if "kind: tile-gemm" in b]
     suite = _suite(yaml.safe_load(block)[0]["params"])
     assert suite.workloads[0].kind == "tile-gemm"

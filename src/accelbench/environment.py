@@ -57,6 +57,7 @@ PACKAGES = (
     "onnxruntime",
     "onnxruntime-gpu",
     "openvino",
+    "mindspore",
 )
 
 

@@ -27,6 +27,7 @@ from accelbench.config import PeakSpec, Suite
 from accelbench.devices import BaseDevice, make_device
 from accelbench.environment import collect_environment
 from accelbench.errors import StoreError, Unsupported, UserError
+from accelbench.frameworks import result_framework
 from accelbench.hoststate import HostMonitor, HostReaders
 from accelbench.limits import check_threads
 from accelbench.locking import device_lock
@@ -275,6 +276,8 @@ def _result(
     description = workload.describe(case)
     if measure_cfg.get("cache") == "cold":  # the same case measured warm reads differently
         description += " cold cache"
+    framework, fw_env = result_framework(case, out.framework, device)
+    env = env.model_copy(update={"framework": fw_env})
     try:
         return Result(
             run_id=run_id,
@@ -285,6 +288,7 @@ def _result(
             description=description,
             config=config,
             device=device.spec,
+            framework=framework,
             status=out.status,
             message=out.message,
             metrics=out.metrics,
@@ -310,6 +314,7 @@ def _result(
             description=description,
             config={"measure": measure_cfg},
             device=device.spec,
+            framework=framework,
             status=Status.ERROR,
             message=f"the case produced an invalid record: {validation_summary(exc)}"[:500],
             environment=env,

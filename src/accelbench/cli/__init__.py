@@ -16,6 +16,7 @@ import typer
 # Importing a command module registers its commands; `--help` lists them in this order.
 from accelbench.cli import info  # noqa: F401
 from accelbench.cli import run  # noqa: F401
+from accelbench.cli import measure  # noqa: F401
 from accelbench.cli import report  # noqa: F401
 from accelbench.cli import results  # noqa: F401
 from accelbench.cli import data  # noqa: F401

@@ -111,6 +111,22 @@ def compare_cmd(
     candidate_price: Annotated[
         float | None, typer.Option("--candidate-price", help="hourly price of the candidate")
     ] = None,
+    base_framework: Annotated[
+        str | None,
+        typer.Option(
+            "--base-framework",
+            help="only the base's cases run through FRAMEWORK/EXECUTION (e.g. pytorch/eager), "
+            "paired with the candidate's by everything else",
+        ),
+    ] = None,
+    candidate_framework: Annotated[
+        str | None,
+        typer.Option(
+            "--candidate-framework",
+            help="only the candidate's cases run through FRAMEWORK/EXECUTION (e.g. "
+            "mindspore/graph); the same run may be both sides",
+        ),
+    ] = None,
 ) -> None:
     """Put two runs or platforms side by side on the configurations both measured:
     speed-up per configuration and per kind (geometric mean and median), each with a 95%
@@ -137,6 +153,8 @@ def compare_cmd(
         exclude_noisy=exclude_noisy,
         resamples=resamples,
         seed=seed,
+        base_framework=base_framework,
+        candidate_framework=candidate_framework,
     )
     cmp = outcome.comparison
     if as_json:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from accelbench.timing.stats import Summary
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MAX_NESTING = 32
 """Levels of lists and objects allowed inside ``case`` and ``config``: real records
 use fewer than ten, and a deeper one (200,000 levels from a hostile file) would exhaust the
@@ -93,6 +93,26 @@ class Metric(BaseModel):
         return cls(value=None, unit=unit, unavailable=reason)
 
 
+class FrameworkEnv(BaseModel):
+    """The framework a result was measured through (its name is ``Result.framework``): the
+    version, what it ran on, and its execution mode. The same device times very differently
+    operator by operator (PyTorch eager, MindSpore PyNative) and as a compiled graph
+    (``torch.compile``, MindSpore Graph), so a result says which it was."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str | None = Field(description="the framework's version; None: not installed")
+    backend: str = Field(
+        description="what the framework ran on, in its own words: 'cpu' or 'cuda' for PyTorch, "
+        "'CPU', 'GPU' or 'Ascend' for MindSpore"
+    )
+    mode: str = Field(description="execution mode: eager, compile, pynative or graph")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="framework settings that change timings (kernel threads, jit level, ...)",
+    )
+
+
 class Environment(BaseModel):
     """Where and with what a result was produced."""
 
@@ -123,6 +143,11 @@ class Environment(BaseModel):
     seed: int
     threads: int
     env_vars: dict[str, str] = Field(default_factory=dict)
+    framework: FrameworkEnv | None = Field(
+        default=None,
+        description="the framework of this result (version, backend, mode); set on every "
+        "result since schema 5 (older records: PyTorch, filled in by the upgrade)",
+    )
 
 
 class EpochRecord(BaseModel):
@@ -386,6 +411,11 @@ class Result(BaseModel):
         default_factory=dict, description="resolved settings: measurement protocol, peaks used"
     )
     device: str
+    framework: str = Field(
+        default="pytorch",
+        description="the framework the case ran through: 'pytorch' or 'mindspore' (its "
+        "version, backend and mode are in environment.framework)",
+    )
     status: Status
     message: str | None = None
     metrics: dict[str, Metric] = Field(default_factory=dict)
@@ -581,8 +611,32 @@ def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "host": data.get("host"), "schema_version": 6}
 
 
+def _add_framework(data: dict[str, Any]) -> dict[str, Any]:
+    # The framework became a dimension of every result (``framework`` and
+    # ``environment.framework``); every record before it was measured through PyTorch, eager
+    # unless its case names another execution (training) or runtime (inference).
+    # v7 (6 -> 7); the step bumps whatever version it is given by one.
+    case = data.get("case") or {}
+    env = dict(data.get("environment") or {})
+    if env.get("framework") is None:
+        env["framework"] = {
+            "version": env.get("torch"),
+            "backend": str(env.get("device_kind") or "unknown"),
+            "mode": str(case.get("execution") or case.get("runtime") or "eager"),
+        }
+    version = int(data.get("schema_version", 1)) + 1
+    return {**data, "framework": "pytorch", "environment": env, "schema_version": version}
+
+
 # RECORD_UPGRADES[i] turns a version i+1 record into version i+2.
-RECORD_UPGRADES: list[Any] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5, _v5_to_v6]
+RECORD_UPGRADES: list[Any] = [
+    _v1_to_v2,
+    _v2_to_v3,
+    _v3_to_v4,
+    _v4_to_v5,
+    _v5_to_v6,
+    _add_framework,
+]
 
 
 def result_json_schema() -> dict[str, Any]:

@@ -5,9 +5,13 @@ typed params with the recipe's defaults, and builds its data, model, optimiser a
 :meth:`Recipe.build`; everything else (precision plans, seeds, repeats, synthetic mode, the
 trainer, the model FLOPs for MFU, the result's config) is here, once.
 
-Each case is one training run: precision x execution mode x loss scale x BatchNorm precision x
-repeat. Repeats follow MLPerf: ``repeats: N`` runs seeds ``seed .. seed+N-1``, each its own
-stored result (so resume works per run); :func:`accelbench.analysis.training.repeat_groups`
+Each case is one training run: precision x framework and execution mode x loss scale x
+BatchNorm precision x repeat. PyTorch runs here; a recipe another framework can run (MindSpore
+for ResNet-56) hands those cases to the framework (``frameworks/``), which reuses this module's
+setup and result and the trainer's epoch loop.
+
+Repeats follow MLPerf: ``repeats: N`` runs seeds ``seed .. seed+N-1``, each its own stored
+result (so resume works per run); :func:`accelbench.analysis.training.repeat_groups`
 summarises them.
 
 A run that ends at ``max_epochs`` without reaching the threshold is status ``ok`` (the
@@ -39,6 +43,8 @@ from torch import nn
 
 from accelbench.data.common import resolve_cache_dir, resolve_data_dir
 from accelbench.data.fetch import ensure_dataset
+from accelbench.frameworks import DEFAULT as DEFAULT_FRAMEWORK
+from accelbench.frameworks import framework_keys, open_framework
 from accelbench.registry import Registry
 from accelbench.results.schema import Basis, Metric
 from accelbench.training.precision import DTYPE_OF, SCALED, PrecisionPlan
@@ -157,12 +163,21 @@ class Recipe(Workload):
     """Its registry dataset (:mod:`accelbench.data.registry`): fetched on first use, before
     the clock starts, when missing and the run is not offline."""
 
+    def framework_executions(self) -> list[tuple[str, str]]:
+        """(framework, execution) pairs to run; a recipe that runs in another framework than
+        PyTorch overrides this (from its params' ``frameworks``)."""
+        return [(DEFAULT_FRAMEWORK, ex) for ex in dict.fromkeys(self.params.executions)]
+
     def cases(self) -> list[dict[str, Any]]:
         p = self.params
         out: list[dict[str, Any]] = []
         for prec in dict.fromkeys(p.precisions):
-            for ex in dict.fromkeys(p.executions):
-                base = {"precision": prec, "dtype": DTYPE_OF[prec], "execution": ex}
+            for fw, ex in self.framework_executions():
+                base = {
+                    "precision": prec,
+                    "dtype": DTYPE_OF[prec],
+                    **framework_keys(fw, ex, always_execution=True),
+                }
                 scales = list(dict.fromkeys(p.loss_scales)) if prec in SCALED else [None]
                 bns = list(dict.fromkeys(p.batchnorm)) if prec == "fp16" else [None]
                 for ls in scales:
@@ -185,7 +200,8 @@ class Recipe(Workload):
             f" {k}={case[k]}" for k in ("loss_scale", "batchnorm", "scaling") if k in case
         )
         run = f" run {case['run']}" if "run" in case else ""
-        return f"{cls.kind} {case['precision']} {case['execution']}{extra}{run}"
+        fw = f"{case['framework']} " if "framework" in case else ""
+        return f"{cls.kind} {case['precision']} {fw}{case['execution']}{extra}{run}"
 
     def build(self, setup: RunSetup) -> Build:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -237,40 +253,54 @@ class Recipe(Workload):
             **extra,
         }
 
-    def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
+    def run_setup(self, case: dict[str, Any], ctx: RunContext, on_host: bool = False) -> RunSetup:
+        """The case resolved: its precision plan, seed and data locations. ``on_host``: the
+        PyTorch side only prepares data and weights for another framework, on the host."""
         p = self.params
         ls = case.get("loss_scale", "dynamic")
+        device = torch.device("cpu") if on_host else ctx.device.torch_device
         plan = PrecisionPlan(
             mode=case["precision"],
-            device_type=ctx.device.torch_device.type,
+            device_type=device.type,
             loss_scale=None if ls == "dynamic" else float(ls),
             batchnorm=case.get("batchnorm", "fp32"),
         )
-        seed = p.seed + int(case.get("run", 0))
-        world = ctx.world
-        recipe, dp = self.for_world(world.size if world is not None else 1)
-        setup = RunSetup(
+        return RunSetup(
             case=case,
             plan=plan,
-            seed=seed,
-            device=ctx.device.torch_device,
+            seed=p.seed + int(case.get("run", 0)),
+            device=device,
             data_dir=resolve_data_dir(ctx.data_dir),
             cache_dir=resolve_cache_dir(p.cache_dir),
         )
+
+    def prepare(
+        self, case: dict[str, Any], ctx: RunContext, on_host: bool = False
+    ) -> tuple[RunSetup, Build]:
+        """The case's setup and the recipe's build (data, model, optimiser) for the world it
+        runs in (see :meth:`for_world`), its dataset fetched first when missing: before the
+        trainer's clock, so time to threshold never includes a download. Every framework's
+        training path starts here."""
+        setup = self.run_setup(case, ctx, on_host=on_host)
         fetched: dict[str, Any] = {}
-        if self.dataset is not None and p.data == "real":
-            # Before the trainer's clock: time to threshold never includes a download.
+        if self.dataset is not None and self.params.data == "real":
             offline = True if ctx.offline else None  # None: $ACCELBENCH_OFFLINE decides
             fetched = ensure_dataset(self.dataset, ctx.data_dir, offline=offline)
-        torch.manual_seed(seed)
+        recipe, _ = self.for_world(ctx.world.size if ctx.world is not None else 1)
+        torch.manual_seed(setup.seed)
         b = recipe.build(setup)
         b.data_info.update(fetched)
-        spec = TrainSpec(
+        return setup, b
+
+    def train_spec(self, setup: RunSetup, b: Build, world: Any = None) -> TrainSpec:
+        """What the trainer runs for this case, from the recipe's build."""
+        p, case = self.params, setup.case
+        return TrainSpec(
             load_task=b.load_task,
             build_model=b.build_model,
             make_optimizer=b.make_optimizer,
             loss_fn=b.loss_fn,
-            plan=plan,
+            plan=setup.plan,
             max_epochs=p.max_epochs,
             threshold=None if p.data == "synthetic" else p.threshold,
             compile_mode=p.compile_mode if case["execution"] == "compile" else None,
@@ -281,20 +311,35 @@ class Recipe(Workload):
             grad_clip=b.grad_clip,
             world=world,
         )
+
+    def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
+        fw, _ = open_framework(case, ctx)
+        if fw.name != DEFAULT_FRAMEWORK:
+            return fw.train(self, case, ctx)  # the framework's own trainer; see frameworks/
+        setup, b = self.prepare(case, ctx)
+        spec = self.train_spec(setup, b, world=ctx.world)
         with ctx.device.precision("float32"):
             outcome = run_training(spec, ctx.device, ctx.power)
+        out = self.case_output(setup, b, outcome)
+        if ctx.world is not None:
+            _, dp = self.for_world(ctx.world.size)
+            out.config["data_parallel"] = {**out.config.get("data_parallel", {}), **dp}
+        return out
+
+    def case_output(self, setup: RunSetup, b: Build, outcome: Any) -> CaseOutput:
+        """The result of one run: its metrics, curve, every hyper-parameter, and the basis of
+        model FLOPs utilisation."""
+        p, case = self.params, setup.case
         if b.extra_metrics is not None:
             outcome.metrics.update(b.extra_metrics())
         config = {
             **outcome.config,
-            "seed": seed,
+            "seed": setup.seed,
             "hyperparameters": {**self.summary, **p.model_dump(mode="json"), "case": case},
             "data": b.data_info,
             "subset": {"train": p.train_subset, "eval": p.eval_subset},
             "quality_claim": p.data == "real",
         }
-        if world is not None:
-            config["data_parallel"] = {**config.get("data_parallel", {}), **dp}
         basis = None
         if "model_gflops" in outcome.metrics:
             basis = Basis(

@@ -20,7 +20,14 @@ from accelbench.names import describe_case, rate_unit, work_unit
 from accelbench.parallel.world import World
 from accelbench.power.session import PowerMonitor
 from accelbench.registry import Registry
-from accelbench.results.schema import Basis, Distributed, Metric, Result, Status
+from accelbench.results.schema import (
+    Basis,
+    Distributed,
+    FrameworkEnv,
+    Metric,
+    Result,
+    Status,
+)
 from accelbench.timing.protocol import Measurement
 from accelbench.timing.settings import MeasureSettings
 
@@ -62,6 +69,9 @@ class CaseOutput:
     distributed: Distributed | None = None
     """A case that ran a data-parallel job of its own (a ``scaling`` case): that job's world
     and per-rank records, stored with the result."""
+    framework: FrameworkEnv | None = None
+    """The framework the case ran through, as it ran (version, backend, mode, settings);
+    None: the runner records what the case names (PyTorch unless it says otherwise)."""
 
 
 class Workload(ABC):

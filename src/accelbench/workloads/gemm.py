@@ -10,6 +10,8 @@ result), counted in OPs, and ``float8_e4m3fn`` / ``float8_e5m2`` through ``torch
 (float32 accumulation, unit tensor-wise scales, bfloat16 result, B column-major as cuBLASLt's
 FP8 GEMM requires), counted in FLOPs. Both run forward only; where the device has no kernel
 or the shape breaks the kernel's rules, the case is ``unsupported`` with the reason.
+``gemm`` runs through any framework (``frameworks``, ``executions``): PyTorch eager or
+``torch.compile``, MindSpore PyNative or Graph; the FLOPs and bytes are the same for all.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
 from accelbench.errors import Unsupported
+from accelbench.frameworks import (
+    FrameworkChoice,
+    Prepared,
+    framework_keys,
+    framework_label,
+    open_framework,
+    run_prepared,
+)
 from accelbench.names import LOW_PRECISIONS, OPS_CONVENTION, GemmPrecision, Mode, rate_unit
 from accelbench.results.schema import Metric, Status
 from accelbench.timing.intervals import BootstrapSettings, rate_interval
@@ -145,7 +155,7 @@ def _gemm_callable(
     return forward_backward
 
 
-class GemmParams(BaseModel):
+class GemmParams(FrameworkChoice):
     model_config = ConfigDict(extra="forbid")
 
     sizes: list[Dim] = Field(default_factory=list, description="square m = n = k")
@@ -178,10 +188,13 @@ class Gemm(Workload):
         shapes = [(s, s, s) for s in self.params.sizes] + list(self.params.shapes)
         shapes = list(dict.fromkeys(shapes))  # a shape given twice is measured once
         dtypes = list(dict.fromkeys(self.params.dtypes))
-        # A forward case has no "mode" key, so its identity (and resume) is what it always was.
+        # A forward case has no "mode" key and a PyTorch eager one no framework keys, so their
+        # identity (and resume) is what it always was.
         modes = [{} if md == "forward" else {"mode": md} for md in dict.fromkeys(self.params.modes)]
+        frameworks = [framework_keys(fw, ex) for fw, ex in self.params.framework_executions()]
         return [
-            {"m": m, "n": n, "k": k, "dtype": dt, **md}
+            {"m": m, "n": n, "k": k, "dtype": dt, **md, **fk}
+            for fk in frameworks
             for dt in dtypes
             for md in modes
             for m, n, k in shapes
@@ -190,7 +203,8 @@ class Gemm(Workload):
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
         mode = f" {case['mode']}" if "mode" in case else ""
-        return f"gemm {case['m']}x{case['n']}x{case['k']}{mode} {case['dtype']}"
+        shape = f"{case['m']}x{case['n']}x{case['k']}"
+        return f"gemm {shape}{mode} {case['dtype']}{framework_label(case)}"
 
     def run_case(self, case: dict[str, Any], ctx: RunContext) -> CaseOutput:
         m, n, k, dtype = case["m"], case["n"], case["k"], case["dtype"]
@@ -198,19 +212,34 @@ class Gemm(Workload):
         need = gemm_memory_bytes(m, n, k, torch_dtype(dtype).itemsize, mode)
         if (oom := check_fits(ctx, need, f"gemm {m}x{n}x{k} {mode} {dtype}")) is not None:
             return oom
-        with ctx.device.precision(dtype):
-            fn = _gemm_callable(m, n, k, dtype, ctx, mode)
-            meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
+        fw, execution = open_framework(case, ctx)
+        with ctx.device.precision(dtype), fw.errors():
+            if fw.name == "pytorch":
+                fn = _gemm_callable(m, n, k, dtype, ctx, mode)
+                compiled = execution == "compile"
+                prepared = Prepared(torch.compile(fn) if compiled else fn, ctx.device, compiled)
+            else:
+                prepared = fw.gemm(m, n, k, dtype, mode, execution, ctx)
+            meas, first, mctx = run_prepared(prepared, ctx)
         cost = gemm_cost(m, n, k, dtype, mode)
         metrics, basis = throughput_metrics(
             flops=cost.flops,
             min_bytes=cost.min_bytes,
             m=meas,
-            ctx=ctx,
+            ctx=mctx,
             dtype=dtype,
         )
-        config = {"gemm": low_precision_config(dtype)} if dtype in LOW_PRECISIONS else {}
-        return CaseOutput(metrics=metrics, measurement=meas, basis=basis, config=config)
+        metrics.update(first)
+        config: dict[str, Any] = {"framework": prepared.info} if prepared.info else {}
+        if dtype in LOW_PRECISIONS:
+            config["gemm"] = low_precision_config(dtype)
+        return CaseOutput(
+            metrics=metrics,
+            measurement=meas,
+            basis=basis,
+            config=config,
+            framework=fw.environment(execution),
+        )
 
 
 class PeakGemmParams(BaseModel):

@@ -13,6 +13,11 @@ the device before timing (zeros or constants can take fast paths and distort tim
 
 FLOPs, MACs and minimum bytes come from :mod:`accelbench.flops`, the same analytic counts that
 ``accelbench flops`` prints, so a sweep's numbers can be checked by hand.
+
+Every kind runs through any framework that builds it (``frameworks``, ``executions``): PyTorch
+eager or ``torch.compile`` (the module compiled; the first call, which compiles, is timed apart),
+MindSpore PyNative or Graph (:mod:`accelbench.frameworks.mindspore`), on the same grid, with the
+same FLOPs and metrics.
 """
 
 from __future__ import annotations
@@ -22,14 +27,21 @@ from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import ConfigDict, Field, Strict, model_validator
 from torch import nn
 
 from accelbench import flops as fl
 from accelbench.devices.base import torch_dtype
+from accelbench.frameworks import (
+    FrameworkChoice,
+    Prepared,
+    framework_keys,
+    framework_label,
+    open_framework,
+    run_prepared,
+)
 from accelbench.names import MODES, Mode, Precision
 from accelbench.results.schema import Metric
-from accelbench.timing.protocol import measure
 from accelbench.workloads.base import (
     WORKLOADS,
     CaseOutput,
@@ -47,8 +59,9 @@ def _unique(values: list[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
-class OperatorParams(BaseModel):
-    """What every operator grid shares: modes, dtypes and whether the input gets a gradient."""
+class OperatorParams(FrameworkChoice):
+    """What every operator grid shares: modes, dtypes, whether the input gets a gradient, and
+    the frameworks (and their execution modes) to run through."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -86,8 +99,10 @@ class OperatorWorkload(Workload):
 
     def cases(self) -> list[dict[str, Any]]:
         p: OperatorParams = self.params  # type: ignore[assignment]
+        frameworks = [framework_keys(fw, ex) for fw, ex in p.framework_executions()]
         return [
-            {**combo, "mode": mode, "dtype": dt}
+            {**combo, "mode": mode, "dtype": dt, **fk}
+            for fk in frameworks
             for dt in _unique(p.dtypes)
             for mode in _unique(p.modes)
             for combo in self.grid()
@@ -115,8 +130,14 @@ class OperatorWorkload(Workload):
 
     # -- shared run ----------------------------------------------------------------------------
     def _callable(
-        self, module: nn.Module, x: torch.Tensor, mode: str, input_grad: bool
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        mode: str,
+        input_grad: bool,
+        compiled: bool = False,
     ) -> Callable[[], Any]:
+        run: Callable[..., Any] = torch.compile(module) if compiled else module
         if mode == "forward":
             # Inference mode for the module as well as autograd: RNNs pass ``training`` to the
             # fused kernel, which otherwise keeps workspace for a backward that never comes.
@@ -124,7 +145,7 @@ class OperatorWorkload(Workload):
 
             def forward() -> Any:
                 with torch.no_grad():
-                    return module(x)
+                    return run(x)
 
             return forward
         params = [p for p in module.parameters() if p.requires_grad]
@@ -136,7 +157,7 @@ class OperatorWorkload(Workload):
             grad_out = torch.randn_like(self.first_output(module(x)))
 
         def forward_backward() -> Any:
-            y = self.first_output(module(x))
+            y = self.first_output(run(x))
             return torch.autograd.grad(y, wrt, grad_out)
 
         return forward_backward
@@ -153,22 +174,30 @@ class OperatorWorkload(Workload):
             need = max(need, count.backward.min_bytes)
         if (oom := check_fits(ctx, need, self.describe(case))) is not None:
             return oom
-        with ctx.device.precision(dtype), ctx.device.autotune(True):
-            module = self.build(case, dev, dt)
-            x = self.make_input(case, dev, dt)
-            fn = self._callable(module, x, mode, p.input_grad and mode != "forward")
-            meas = measure(fn, ctx.device, ctx.measure, power=ctx.power)
+        fw, execution = open_framework(case, ctx)
+        with ctx.device.precision(dtype), ctx.device.autotune(True), fw.errors():
+            if fw.name == "pytorch":
+                module = self.build(case, dev, dt)
+                x = self.make_input(case, dev, dt)
+                compiled = execution == "compile"
+                fn = self._callable(module, x, mode, p.input_grad and mode != "forward", compiled)
+                n_params = sum(t.numel() for t in module.parameters())
+                prepared = Prepared(fn, ctx.device, compiled, n_params)
+            else:
+                prepared = fw.operator(self, case, execution, ctx)
+            meas, first, mctx = run_prepared(prepared, ctx)
         cost = count.total(mode)
         metrics, basis = throughput_metrics(
             flops=cost.flops,
             macs=cost.macs,
             min_bytes=cost.min_bytes,
             m=meas,
-            ctx=ctx,
+            ctx=mctx,
             dtype=dtype,
             samples_per_iter=self.samples(case),
         )
-        n_params = sum(t.numel() for t in module.parameters())
+        metrics.update(first)
+        n_params = prepared.params or 0
         metrics["params"] = Metric(value=float(n_params), unit="parameters")
         metrics["forward_flops"] = Metric(value=count.forward.flops, unit="FLOP")
         if mode != "forward":
@@ -177,9 +206,17 @@ class OperatorWorkload(Workload):
         config: dict[str, Any] = {"flop_count": {"op": count.op}}
         if count.detail:
             config["flop_count"]["detail"] = count.detail
-        if n_params != count.params:  # the analytic model and torch disagree: say so, loudly
-            config["flop_count"]["param_mismatch"] = {"analytic": count.params, "torch": n_params}
-        return CaseOutput(metrics=metrics, measurement=meas, config=config, basis=basis)
+        if n_params != count.params:  # the analytic model and the framework disagree: say so
+            config["flop_count"]["param_mismatch"] = {"analytic": count.params, fw.name: n_params}
+        if prepared.info:
+            config["framework"] = prepared.info
+        return CaseOutput(
+            metrics=metrics,
+            measurement=meas,
+            config=config,
+            basis=basis,
+            framework=fw.environment(execution),
+        )
 
 
 # -- fully connected -----------------------------------------------------------------------------
@@ -203,7 +240,7 @@ class Linear(OperatorWorkload):
     def describe(cls, case: dict[str, Any]) -> str:
         return (
             f"linear b={case['batch']} {case['in_features']}->{case['out_features']} "
-            f"{case['mode']} {case['dtype']}"
+            f"{case['mode']} {case['dtype']}{framework_label(case)}"
         )
 
     def build(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> nn.Module:
@@ -263,7 +300,7 @@ class Conv2dParams(OperatorParams):
         # The grid is empty when no filter fits in any padded input: say why here, rather
         # than run a sweep of zero cases.
         spans = [
-            (s + 2 * _conv_padding({"padding": p, "dilation": d, "kernel_size": k}), d, k, s, p)
+            (s + 2 * conv_padding({"padding": p, "dilation": d, "kernel_size": k}), d, k, s, p)
             for s, k, p, d in itertools.product(
                 self.input_size, self.kernel_size, self.padding, self.dilation
             )
@@ -278,7 +315,8 @@ class Conv2dParams(OperatorParams):
         return self
 
 
-def _conv_padding(case: dict[str, Any]) -> int:
+def conv_padding(case: dict[str, Any]) -> int:
+    """The padding of a case on each side ('same': dilation * (k - 1) / 2)."""
     pad = case["padding"]
     return case["dilation"] * (case["kernel_size"] - 1) // 2 if pad == "same" else int(pad)
 
@@ -308,7 +346,7 @@ class Conv2d(OperatorWorkload):
         if c["in_channels"] % c["groups"] or c["out_channels"] % c["groups"]:
             return False
         span = c["dilation"] * (c["kernel_size"] - 1) + 1
-        return c["input_size"] + 2 * _conv_padding(c) >= span
+        return c["input_size"] + 2 * conv_padding(c) >= span
 
     @classmethod
     def describe(cls, case: dict[str, Any]) -> str:
@@ -320,6 +358,7 @@ class Conv2d(OperatorWorkload):
         return (
             f"conv2d b={case['batch']} {case['in_channels']}x{case['input_size']}^2 -> "
             f"{case['out_channels']} k={case['kernel_size']}{extra} {case['mode']} {case['dtype']}"
+            f"{framework_label(case)}"
         )
 
     def build(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> nn.Module:
@@ -328,7 +367,7 @@ class Conv2d(OperatorWorkload):
             case["out_channels"],
             case["kernel_size"],
             stride=case["stride"],
-            padding=_conv_padding(case),
+            padding=conv_padding(case),
             dilation=case["dilation"],
             groups=case["groups"],
             bias=self.params.bias,
@@ -351,7 +390,7 @@ class Conv2d(OperatorWorkload):
             width=case["input_size"],
             kernel_size=case["kernel_size"],
             stride=case["stride"],
-            padding=_conv_padding(case),
+            padding=conv_padding(case),
             dilation=case["dilation"],
             groups=case["groups"],
             bias=self.params.bias,
@@ -410,7 +449,7 @@ class Rnn(OperatorWorkload):
         bi = " bidirectional" if case["bidirectional"] else ""
         return (
             f"{case['cell']} b={case['batch']} seq={case['seq_len']} h={case['hidden_size']}"
-            f"{inp}{layers}{bi} {case['mode']} {case['dtype']}"
+            f"{inp}{layers}{bi} {case['mode']} {case['dtype']}{framework_label(case)}"
         )
 
     def build(self, case: dict[str, Any], dev: torch.device, dt: torch.dtype) -> nn.Module:

@@ -14,6 +14,12 @@ Recipe (the same on every platform; fixed seeds):
 * Augmentation on the device: random crop 32 from a 4-pixel zero padding, horizontal flip;
   the draws come from a CPU generator seeded per epoch, so every platform sees the same order.
 
+Frameworks: PyTorch (``executions: [eager, compile]``) and MindSpore (``frameworks:
+[pytorch, mindspore]``, ``executions: [pynative, graph]``) run this same recipe: the same
+model and initial weights (built here from the seed and copied into MindSpore), the same
+images in the same order with the same crops and flips, the same optimiser, schedule and loss
+(:mod:`accelbench.frameworks.mindspore.training`).
+
 Measured (2-core AMD EPYC VM, torch 2.13 CPU, real CIFAR-10 JPEGs, 2 of 30 epochs per
 precision, n=1): fp32 steady 166.6 images/s, bf16 autocast 255.2 images/s; validation accuracy
 38.2% / 36.0% after 2 epochs of warm-up. The 90% threshold has not yet been reached on
@@ -26,10 +32,11 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from accelbench.data.cifar10 import MEAN, STD, load_cifar10, synthetic_cifar10
-from accelbench.models.resnet_cifar import resnet56
+from accelbench.frameworks.base import check_frameworks, pair_executions
+from accelbench.models.resnet_cifar import ResNetCifar
 from accelbench.training.recipe import (
     RECIPES,
     Build,
@@ -53,6 +60,28 @@ class ResNetParams(TrainParams):
     nesterov: bool = True
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     warmup_fraction: float = Field(default=0.15, ge=0, lt=1)
+    blocks: Dim = Field(
+        default=9,
+        le=200,
+        description="basic blocks per stage (depth 6n+2): 9 is ResNet-56, the study's model; "
+        "fewer for tests and small machines",
+    )
+    frameworks: list[str] = Field(
+        default=["pytorch"], min_length=1, description="pytorch, mindspore (fp32 only)"
+    )
+    executions: list[str] | None = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=1,
+        description="eager and compile (PyTorch), pynative and graph (MindSpore); each "
+        "framework runs the ones it has; omitted: eager, pynative",
+    )
+
+    _check_frameworks = field_validator("frameworks")(check_frameworks)
+
+    @model_validator(mode="after")
+    def _check_executions(self) -> ResNetParams:
+        pair_executions(self.frameworks, self.executions)
+        return self
 
 
 class CifarTask(ClassificationTask):
@@ -154,6 +183,13 @@ class ResNet56Cifar10(Recipe):
     }
     dataset: ClassVar[str | None] = "cifar10"
 
+    def framework_executions(self) -> list[tuple[str, str]]:
+        return pair_executions(self.params.frameworks, self.params.executions)
+
+    def model(self) -> ResNetCifar:
+        """ResNet-(6n+2) with ``blocks`` = n; n = 9 is ResNet-56."""
+        return ResNetCifar(n=self.params.blocks)
+
     def build(self, setup: RunSetup) -> Build:
         p = self.params
         info: dict[str, Any] = {}
@@ -184,12 +220,12 @@ class ResNet56Cifar10(Recipe):
 
         return Build(
             load_task=load_task,
-            build_model=lambda: resnet56().to(memory_format=torch.channels_last),
+            build_model=lambda: self.model().to(memory_format=torch.channels_last),
             make_optimizer=make_optimizer,
             loss_fn=loss_fn,
             data_info=info,
             flops_per_sample=lambda task, model: training_flops_per_sample(
-                resnet56, torch.zeros(1, 3, 32, 32)
+                self.model, torch.zeros(1, 3, 32, 32)
             ),
         )
 
