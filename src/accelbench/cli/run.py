@@ -145,6 +145,8 @@ def run(
 
         raise typer.Exit(worker_main(dist_worker, reporter_for(err)))
     if nproc_per_node is not None:
+        # the launching host is checked as a single run's is, before torchrun starts any rank
+        check_host_first(device_spec(device), require_idle, idle_wait, idle_check)
         _run_distributed(
             suite,
             _launch(
