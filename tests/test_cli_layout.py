@@ -124,3 +124,26 @@ def test_progress_in_a_pipe_is_plain_lines():
     term = Console(file=io.StringIO(), force_terminal=True, width=80)
     assert isinstance(reporter_for(term), RichReporter)
     assert buf.getvalue() == ""
+
+
+def test_plain_progress_times_each_workload_from_its_first_case(monkeypatch):
+    """A workload's time runs from the end of the case before its first to the end of its last
+    case, whatever the next workload does (it once read the next workload's first case)."""
+    from types import SimpleNamespace
+
+    from accelbench.cli import progress
+    from accelbench.results.schema import Status
+
+    clock = iter([0.0, 0.0, 30.0, 31.0, 500.0])  # start, init; case ends at 30, 31 and 500
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    con, buf = _console(80)
+    rep = progress.PlainReporter(con)
+    rep.start("run-1", 3, 0)
+    for workload in ("train", "ops", "ops"):
+        rep.case_finished(SimpleNamespace(workload=workload, status=Status.OK))
+    rep.finish()
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("[")]
+    assert lines == [
+        "[1/3] train: 1 case (1 ok) in 30.0 s",
+        "[3/3] ops: 2 cases (2 ok) in 470.0 s",
+    ]

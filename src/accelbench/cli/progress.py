@@ -102,7 +102,8 @@ class PlainReporter:
         self.done = 0
         self.workload: str | None = None
         self.counts: dict[str, int] = {}
-        self.started = time.perf_counter()
+        self.started = time.perf_counter()  # when the current workload's first case began
+        self.last_end = self.started  # when the last case finished (the next one starts then)
 
     def _say(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -115,6 +116,7 @@ class PlainReporter:
             )
             return
         self.total, self.done = total, already_done
+        self.started = self.last_end = time.perf_counter()
         self._say(
             f"run {run_id}: {total} cases"
             + (f", {already_done} already stored (skipped)" if already_done else "")
@@ -124,9 +126,13 @@ class PlainReporter:
         pass
 
     def case_finished(self, result: Result) -> None:
+        now = time.perf_counter()
         if result.workload != self.workload:
+            # a workload's line is written when the next one's first case ends; its time runs
+            # from the end of the case before its first to the end of its last
             self._flush()
-            self.workload, self.counts, self.started = result.workload, {}, time.perf_counter()
+            self.workload, self.counts, self.started = result.workload, {}, self.last_end
+        self.last_end = now
         self.done += 1
         self.counts[result.status.value] = self.counts.get(result.status.value, 0) + 1
         if result.status is not Status.OK:
@@ -145,7 +151,7 @@ class PlainReporter:
         self._say(
             f"[{self.done}/{self.total}] {self.workload}: {n} case{'' if n == 1 else 's'} "
             f"({outcome}) "
-            f"in {time.perf_counter() - self.started:.1f} s"
+            f"in {self.last_end - self.started:.1f} s"
         )
 
     def finish(self) -> None:
