@@ -41,6 +41,14 @@ def conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
 
 
+def shortcut(cin: int, cout: int, stride: int) -> nn.Module | None:
+    """The projection a block's identity path needs when its shape changes (1x1 conv + BN),
+    else None: both block types use the same one."""
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions (ResNet-18/34)."""
 
@@ -54,11 +62,7 @@ class BasicBlock(nn.Module):
         self.conv2 = conv3x3(width, cout)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = (
-            nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
-            if stride != 1 or cin != cout
-            else None
-        )
+        self.downsample = shortcut(cin, cout, stride)
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn2
@@ -85,11 +89,7 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(width, cout)
         self.bn3 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = (
-            nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
-            if stride != 1 or cin != cout
-            else None
-        )
+        self.downsample = shortcut(cin, cout, stride)
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn3
