@@ -356,6 +356,36 @@ def test_a_tiny_transformer_overfits_64_real_multi30k_pairs_to_bleu_over_90() ->
     assert bleu.score > 90, (bleu.score, hyps[:3], time.perf_counter() - t0)
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_the_multi30k_benchmark_script_runs_and_records_each_epoch(tmp_path: Path) -> None:
+    """benchmarks/transformer_multi30k.py is the recipe's evidence: run it end to end on the
+    64 vended pairs laid out as Multi30k (two epochs, so a steady epoch exists), so that it
+    keeps working as the library under it changes."""
+    import importlib.util
+
+    root = tmp_path / "data" / "multi30k"
+    root.mkdir(parents=True)
+    for name in ("train", "val", "test_2016_flickr"):
+        for lang in ("en", "de"):
+            (root / f"{name}.{lang}").write_text((FIXTURES / f"train64.{lang}").read_text())
+    path = Path(__file__).parent.parent / "benchmarks" / "transformer_multi30k.py"
+    spec = importlib.util.spec_from_file_location("transformer_multi30k_bench", path)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "out.json"
+    argv = ["--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache")]
+    argv += ["--epochs", "2", "--precisions", "fp32", "--vocab-size", "1000", "--warmup", "4"]
+    assert bench.main([*argv, "--max-tokens", "512", "--out", str(out)]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["pairs"] == 64 and [e["epoch"] for e in run["epochs"]] == [1, 2]
+    for e in run["epochs"]:
+        assert e["pairs_per_s"] > 0 and e["target_tokens_per_s"] > 0
+        assert 0 <= e["bleu"] <= 100 and math.isfinite(e["train_loss"])
+    assert run["bleu_signature"].startswith("nrefs:1|case:mixed")
+    assert run["steady_epochs"] == 1 and run["steady_pairs_per_s_mean"] > 0
+
+
 # -- inference ----------------------------------------------------------------------------------
 SMALL_OPTS = {"preset": "small", "vocab_size": 60, "src_len": 6, "new_tokens": 5}
 
