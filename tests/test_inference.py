@@ -311,7 +311,7 @@ def test_builtin_inference_suites_validate() -> None:
 
     full = load_suite("cpu-inference")
     models = {w.params["model"] for w in full.workloads}
-    assert models == {"resnet50", "vgg19", "ssd-resnet34", "bert-large", "din"}
+    assert models == {"resnet50", "vgg19", "ssd-resnet34", "bert-large", "din", "transformer"}
     quick = load_suite("quick")
     assert any(w.kind == "inference" for w in quick.workloads)
 
@@ -337,3 +337,62 @@ def test_a_small_bert_is_not_labelled_bert_large() -> None:
         row.short_label.startswith("bert 2-layer hidden 128")
         and "bert-large" not in row.short_label
     )
+
+
+def test_transformer_translation_runs_offline_and_single_stream_in_each_runtime(
+    tmp_path: Path,
+) -> None:
+    """Issue 16's inference half: the Transformer's greedy translation of a batch runs beside
+    BERT in both scenarios; each runtime either runs it or stores why it cannot."""
+    suite = validate_suite(
+        {
+            "name": "t",
+            "measure": {"mode": "fixed", "warmup": 1, "iterations": 3},
+            "workloads": [
+                {
+                    "name": "transformer",
+                    "kind": "inference",
+                    "params": {
+                        "model": "transformer",
+                        "options": {
+                            "preset": "small",
+                            "vocab_size": 60,
+                            "src_len": 6,
+                            "new_tokens": 5,
+                        },
+                        "batch_size": 4,
+                        "runtimes": ["eager", "onnxruntime"],
+                        "dtypes": ["float32"],
+                        "scenarios": ["offline", "single-stream"],
+                    },
+                }
+            ],
+        },
+        "test suite",
+    )
+    report = run_suite(suite, device=CpuDevice(), db=tmp_path / "r.db", power=False)
+    by = {(r.case["runtime"], r.case["scenario"]): r for r in report.results}
+    assert set(by) == {
+        (rt, sc) for rt in ("eager", "onnxruntime") for sc in ("offline", "single-stream")
+    }
+    for r in by.values():
+        assert r.status in (Status.OK, Status.UNSUPPORTED), (r.case, r.message)
+        assert r.status is Status.OK or r.message
+    offline, single = by[("eager", "offline")], by[("eager", "single-stream")]
+    assert offline.status is Status.OK and single.status is Status.OK
+    assert offline.metric("samples_per_s") == pytest.approx(4 / offline.summary.median)
+    assert len(single.samples) == 3 and single.metric("latency_p99") > 0
+    assert offline.metric("flops") > 0
+
+
+def test_transformer_onnxruntime_decodes_the_same_tokens_as_eager(tmp_path: Path) -> None:
+    """The exported greedy loop (unrolled by the tracer, cache included) is the same
+    computation: ONNX Runtime's speed is only comparable if its tokens are eager's."""
+    opts = {"preset": "small", "vocab_size": 60, "src_len": 6, "new_tokens": 5}
+    m, module, x = _build("transformer", opts, 4)
+    with torch.no_grad():
+        ref = module(*x)
+    job = ModelJob(module, x, m.input_names, m.output_names, "float32", None, CpuDevice(), tmp_path)
+    (out,) = RUNTIMES.get("onnxruntime")().prepare(job).outputs()
+    assert out.shape == ref.shape == (4, 5)
+    assert torch.equal(out.to(ref.dtype), ref)
