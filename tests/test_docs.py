@@ -55,3 +55,24 @@ def test_every_documented_command_exists() -> None:
 def test_global_options_are_documented() -> None:
     for opt in ("--version", "--verbose", "-v", "--help"):
         assert f"`{opt}`" in DOC
+
+
+SUITES_DOC = (REPO / "docs" / "suites.md").read_text()
+
+
+def test_every_builtin_suite_has_a_row_in_the_suites_table() -> None:
+    from accelbench.config import builtin_suites
+
+    table = SUITES_DOC.split("## Suites", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.M))
+    assert rows == set(builtin_suites()), (
+        f"missing from docs/suites.md: {sorted(set(builtin_suites()) - rows)}; "
+        f"not built-in suites: {sorted(rows - set(builtin_suites()))}"
+    )
+
+
+def test_every_training_recipe_is_described() -> None:
+    from accelbench.training.recipe import RECIPES
+
+    described = set(re.findall(r"^- (?:\*\*)?`([a-z0-9-]+)`", SUITES_DOC, flags=re.M))
+    assert set(RECIPES.names()) - described == set()

@@ -13,7 +13,22 @@ Adam (0.9, 0.98, eps 1e-9), peak learning rate 1e-3 with 300 warm-up steps and i
 decay, label smoothing 0.1. The study is silent on a Multi30k setting; these are the
 common small-data choices (fairseq's IWSLT settings scaled down).
 
-Threshold: see ``TranslationMulti30kParams.threshold`` and the README for what was measured.
+Threshold: **BLEU 30.0**, set from what this recipe reached (seed 0, fp32, the full 29,000
+training pairs, all 1,000 test pairs decoded greedily after every epoch; 2-core AMD EPYC VM,
+torch 2.13.0 CPU, 2 threads, host idle: other processes used 0.02 CPUs over the run):
+
+    epoch  1     2     3     4     5     6     7     8     9     10    11    12
+    BLEU   8.48  22.06 27.41 29.35 31.93 32.78 32.96 32.17 33.92 33.68 33.88 33.80
+
+It levels off at about 33-34 from epoch 9; 30.0 is about 90% of that, as MLPerf sets its
+targets a little below what the reference reaches, so that seeds and platforms whose curves
+differ by a point still arrive. Seed 0 first passes it at epoch 5, 1,495 s after the start
+(setup and evaluation included); the defaults as shipped with ``seed: 1`` stopped there too:
+BLEU 8.17, 22.54, 27.89, 28.89, 30.66, time to threshold 1,508.8 s. Throughput (seed 0):
+104.3 sentence pairs/s in epoch 1, 103.2 steady over epochs 2-12 (CV 1.2%), 1,628 target
+tokens/s, 74 GFLOP/s of model FLOPs.
+Reproduce the curve with ``accelbench run benchmarks/transformer-multi30k-curve.yaml --device
+cpu --threads 2`` (its unreachable threshold keeps all 12 epochs).
 """
 
 from __future__ import annotations
@@ -28,7 +43,9 @@ from accelbench.workloads.base import Dim
 
 
 class TranslationMulti30kParams(TranslationParams):
-    threshold: float = Field(default=25.0, gt=0, le=100, description="BLEU on test2016")
+    threshold: float = Field(
+        default=30.0, gt=0, le=100, description="BLEU on test2016 (measured: see above)"
+    )
     max_epochs: Dim = 20
     batch_size: Dim = Field(default=2048, description="tokens per batch")
     lr: PositiveFloat = 1e-3
