@@ -278,17 +278,23 @@ def _result(
         description += " cold cache"
     framework, fw_env = result_framework(case, out.framework, device)
     env = env.model_copy(update={"framework": fw_env})
+    # What identifies the case: the same in the record and in the error that replaces it.
+    ident = {
+        "run_id": run_id,
+        "suite": suite.name,
+        "workload": wl_name,
+        "kind": workload.kind,
+        "case": case,
+        "description": description,
+        "device": device.spec,
+        "framework": framework,
+        "environment": env,
+        "started_at": started,
+    }
     try:
         return Result(
-            run_id=run_id,
-            suite=suite.name,
-            workload=wl_name,
-            kind=workload.kind,
-            case=case,
-            description=description,
+            **ident,
             config=config,
-            device=device.spec,
-            framework=framework,
             status=out.status,
             message=out.message,
             metrics=out.metrics,
@@ -297,8 +303,6 @@ def _result(
             trace=out.trace,
             references=references,
             host=host,
-            environment=env,
-            started_at=started,
             finished_at=datetime.now(timezone.utc),
             distributed=out.distributed,
         )
@@ -306,19 +310,10 @@ def _result(
         # A measurement that produced a non-finite number (or another invalid field) is
         # stored as an error saying which, never as a record an import would refuse.
         return Result(
-            run_id=run_id,
-            suite=suite.name,
-            workload=wl_name,
-            kind=workload.kind,
-            case=case,
-            description=description,
+            **ident,
             config={"measure": measure_cfg},
-            device=device.spec,
-            framework=framework,
             status=Status.ERROR,
             message=f"the case produced an invalid record: {validation_summary(exc)}"[:500],
-            environment=env,
-            started_at=started,
             finished_at=datetime.now(timezone.utc),
         )
 
